@@ -1,0 +1,77 @@
+/**
+ * The store keeps runs, their events and the pending work. Every backend (memory, SQLite,
+ * PostgreSQL) implements this interface and passes the same contract tests.
+ */
+import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
+
+/** One pending execution: action `action` of run `runId` for one incoming event. */
+export interface WorkItem {
+  id: string;
+  runId: string;
+  /** Story path, which identifies the story among those loaded. */
+  story: string;
+  action: string;
+  /** Event that caused this work, null for the webhook's own item. */
+  parentEventId: string | null;
+  /** Payload of the incoming event (for the webhook: the request). */
+  input: Json;
+  /** Upstream events along this branch, by action name. */
+  lineage: Record<string, Json>;
+  /** Attempts recorded so far, including a claimed one in progress. */
+  attempt: number;
+  /** Epoch ms before which the item must not be claimed. */
+  availableAt: number;
+}
+
+export type NewWorkItem = Omit<WorkItem, 'id' | 'attempt'> & { id?: string };
+
+export interface NewRun {
+  id?: string;
+  story: string;
+  storyName: string;
+}
+
+export type NewEvent = Omit<EventRecord, 'runId'>;
+
+/** What finishing a work item changes, applied atomically. */
+export interface Completion {
+  /** Events this attempt produced (one per emitted payload, or one skipped or failed). */
+  events: NewEvent[];
+  /** Work created for downstream actions. */
+  children: NewWorkItem[];
+  /** Set instead of events to schedule another attempt of the same item. */
+  retryAt?: number;
+  /** Reason for the retry, kept on the item for the trail. */
+  retryReason?: string;
+}
+
+export interface CompleteResult {
+  /** Set when this completion left the run with no pending work. */
+  runFinished?: RunStatus;
+}
+
+export interface RunFilter {
+  story?: string;
+  status?: RunStatus;
+  since?: number;
+  limit?: number;
+}
+
+export interface Store {
+  readonly kind: string;
+  open(): Promise<void>;
+  close(): Promise<void>;
+  /** Persists a run and its first work item; resolves only once both are durable. */
+  createRun(run: NewRun, first: NewWorkItem): Promise<RunRecord>;
+  /** Claims up to `max` available items for `leaseMs`; expired claims can be claimed again. */
+  claim(workerId: string, max: number, leaseMs: number): Promise<WorkItem[]>;
+  /** Records that an attempt starts, before the action has any side effect. */
+  recordAttempt(item: WorkItem): Promise<void>;
+  complete(item: WorkItem, completion: Completion): Promise<CompleteResult>;
+  /** Gives claimed items back unprocessed (graceful stop). */
+  release(items: WorkItem[]): Promise<void>;
+  pendingCount(): Promise<number>;
+  getRun(id: string): Promise<RunRecord | undefined>;
+  listRuns(filter: RunFilter): Promise<RunRecord[]>;
+  listEvents(runId: string): Promise<EventRecord[]>;
+}

@@ -1,0 +1,207 @@
+/**
+ * Shared types of the engine: the loaded story model, the action-type interface and the
+ * records that runs leave behind. Action modules and stores depend on this file only.
+ */
+import type { Logger } from 'pino';
+
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+
+/** 1-based line and column inside a story file. */
+export interface SourcePosition {
+  file: string;
+  line: number;
+  col: number;
+}
+
+/** One problem found while loading a story; `field` is a path such as `actions[3].method`. */
+export interface LoadProblem {
+  code: string;
+  message: string;
+  field: string;
+  position?: SourcePosition;
+}
+
+/** A story value compiled once at load time and evaluated per event. */
+export interface CompiledValue {
+  /** True when the value holds no expression or template, so evaluation is a constant. */
+  readonly constant: boolean;
+  evaluate(context: EvalContext): Promise<unknown>;
+}
+
+/**
+ * What expressions and templates see: every upstream action's event under that action's
+ * name, plus `credentials`, `resources` and `meta`.
+ */
+export interface EvalContext {
+  [name: string]: unknown;
+  credentials: Record<string, string>;
+  resources: Record<string, Json>;
+  meta: RunMeta;
+}
+
+export interface RunMeta {
+  story: string;
+  run_id: string;
+  event_id: string | null;
+  action: string;
+  time: string;
+}
+
+/** An action as written in the story, after validation. */
+export interface ActionSpec {
+  name: string;
+  type: string;
+  after: string[];
+  description?: string;
+  /** The action's own fields as written (everything but name, type, after, description). */
+  options: Record<string, unknown>;
+  position: SourcePosition;
+  /** Source positions of the action's own fields, by field name. */
+  fieldPositions: Record<string, SourcePosition>;
+}
+
+/** Route that an entry-point action (the webhook) asks the HTTP server to host. */
+export interface WebhookRoute {
+  /** Path below the story path, without leading slash: `calendar`. */
+  path: string;
+  /** Upper-case HTTP methods accepted. */
+  methods: string[];
+  /** Largest accepted request body in bytes. */
+  maxBodyBytes: number;
+  /** Status of the acknowledgement sent once the event is stored. */
+  status: number;
+}
+
+/** The incoming HTTP request as the webhook action emits it. */
+export interface WebhookRequest {
+  method: string;
+  path: string;
+  query: Record<string, Json>;
+  headers: Record<string, string>;
+  body: Json;
+  received_at: string;
+}
+
+export interface ActionInput {
+  story: LoadedStory;
+  action: LoadedAction;
+  /** Payload of the event that reached this action (for the webhook: the request). */
+  event: Json;
+  context: EvalContext;
+  /** Evaluates one field, compiled at load, against this event's context. */
+  field<T = unknown>(name: string): Promise<T>;
+  signal: AbortSignal;
+  log: Logger;
+  /** Number of this attempt, 1 for the first. */
+  attempt: number;
+}
+
+export interface ActionResult {
+  /** Events passed downstream; an empty list ends this branch (a trigger that did not match). */
+  emit: Json[];
+  /** Short human-readable summary for trails, such as `200 GET http://host/x`. */
+  summary?: string;
+}
+
+/** Failure of one action for one event; fields carry the data so the runner never parses text. */
+export class ActionError extends Error {
+  readonly retryable: boolean;
+  readonly retryAfterMs: number | undefined;
+  readonly data: Json | undefined;
+
+  constructor(
+    message: string,
+    options: { retryable?: boolean; retryAfterMs?: number; data?: Json; cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'ActionError';
+    this.retryable = options.retryable ?? false;
+    this.retryAfterMs = options.retryAfterMs;
+    this.data = options.data;
+  }
+}
+
+/** JSON Schema fragment of one action type: its own fields. */
+export interface ActionSchema {
+  description: string;
+  properties: Record<string, Record<string, unknown>>;
+  required?: string[];
+}
+
+/** One action type. Adding a type means one module in actions/ and one line in its registry. */
+export interface ActionType {
+  readonly type: string;
+  readonly schema: ActionSchema;
+  /** Fields whose strings are JSONata expressions without a leading `=` (a trigger's `when`). */
+  readonly expressionFields?: readonly string[];
+  /** Fields kept as written, never evaluated (settings such as `retry` or `rules`). */
+  readonly literalFields?: readonly string[];
+  /** Checks beyond the schema, run at load time. */
+  check?(action: ActionSpec): LoadProblem[];
+  /** Entry points only: the route this action hosts. */
+  webhookRoute?(action: ActionSpec): WebhookRoute;
+  run(input: ActionInput): Promise<ActionResult>;
+}
+
+export interface LoadedAction extends ActionSpec {
+  kind: ActionType;
+  /** Compiled values of the fields that are evaluated, by field name. */
+  compiled: Record<string, CompiledValue>;
+  /** Names of the actions that run after this one. */
+  children: string[];
+  /** Names of every action upstream of this one. */
+  ancestors: Set<string>;
+}
+
+export interface CredentialSpec {
+  env: string;
+}
+
+export interface ResourceSpec {
+  env?: string;
+  default?: Json;
+  value?: Json;
+}
+
+export interface LoadedStory {
+  file: string;
+  name: string;
+  description?: string;
+  /** URL segment: webhooks live under /webhook/<path>/... */
+  path: string;
+  credentials: Record<string, CredentialSpec>;
+  resources: Record<string, ResourceSpec>;
+  /** Actions in file order. */
+  actions: LoadedAction[];
+  byName: Map<string, LoadedAction>;
+}
+
+export type RunStatus = 'running' | 'succeeded' | 'failed';
+
+/** `emitted`: passed an event on; `skipped`: ran and emitted nothing; `failed`: threw. */
+export type EventStatus = 'emitted' | 'skipped' | 'failed';
+
+export interface RunRecord {
+  id: string;
+  story: string;
+  storyName: string;
+  status: RunStatus;
+  createdAt: number;
+  finishedAt: number | null;
+  error: string | null;
+}
+
+export interface EventRecord {
+  id: string;
+  runId: string;
+  action: string;
+  parentId: string | null;
+  status: EventStatus;
+  /** Emitted payload with credentials redacted; null when skipped or failed. */
+  payload: Json;
+  error: string | null;
+  summary: string | null;
+  attempt: number;
+  startedAt: number;
+  finishedAt: number;
+}
