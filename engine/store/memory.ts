@@ -1,0 +1,133 @@
+/**
+ * In-memory store: the default for one-shot runs and tests. It keeps nothing across a
+ * restart, so `engine run` uses a durable store when the process must not lose work.
+ */
+import { randomUUID } from 'node:crypto';
+import type { EventRecord, RunRecord } from '../types';
+import type {
+  CompleteResult,
+  Completion,
+  NewRun,
+  NewWorkItem,
+  RunFilter,
+  Store,
+  WorkItem,
+} from './types';
+
+interface Claim {
+  workerId: string;
+  until: number;
+}
+
+export class MemoryStore implements Store {
+  readonly kind = 'memory';
+  private readonly runs = new Map<string, RunRecord>();
+  private readonly events = new Map<string, EventRecord[]>();
+  private readonly items = new Map<string, WorkItem>();
+  private readonly claims = new Map<string, Claim>();
+  private readonly pendingByRun = new Map<string, number>();
+  private readonly failedRuns = new Set<string>();
+
+  async open(): Promise<void> {}
+
+  async close(): Promise<void> {}
+
+  async createRun(run: NewRun, first: NewWorkItem): Promise<RunRecord> {
+    const record: RunRecord = {
+      id: run.id ?? randomUUID(),
+      story: run.story,
+      storyName: run.storyName,
+      status: 'running',
+      createdAt: Date.now(),
+      finishedAt: null,
+      error: null,
+    };
+    this.runs.set(record.id, record);
+    this.events.set(record.id, []);
+    this.addItem({ ...first, runId: record.id });
+    return { ...record };
+  }
+
+  async claim(workerId: string, max: number, leaseMs: number): Promise<WorkItem[]> {
+    const now = Date.now();
+    const claimed: WorkItem[] = [];
+    for (const item of this.items.values()) {
+      if (claimed.length >= max) break;
+      if (item.availableAt > now) continue;
+      const claim = this.claims.get(item.id);
+      if (claim && claim.until > now) continue;
+      this.claims.set(item.id, { workerId, until: now + leaseMs });
+      claimed.push({ ...item });
+    }
+    return claimed;
+  }
+
+  async recordAttempt(item: WorkItem): Promise<void> {
+    const stored = this.items.get(item.id);
+    if (stored) stored.attempt = item.attempt;
+  }
+
+  async complete(item: WorkItem, completion: Completion): Promise<CompleteResult> {
+    const stored = this.items.get(item.id);
+    if (!stored) return {};
+    this.claims.delete(item.id);
+    if (completion.retryAt !== undefined) {
+      stored.availableAt = completion.retryAt;
+      return {};
+    }
+
+    const trail = this.events.get(item.runId) ?? [];
+    for (const event of completion.events) {
+      trail.push({ ...event, runId: item.runId });
+      if (event.status === 'failed') this.failedRuns.add(item.runId);
+    }
+    for (const child of completion.children) this.addItem(child);
+    this.items.delete(item.id);
+    const left = (this.pendingByRun.get(item.runId) ?? 1) - 1;
+    this.pendingByRun.set(item.runId, left);
+    if (left > 0) return {};
+
+    this.pendingByRun.delete(item.runId);
+    const run = this.runs.get(item.runId);
+    if (!run) return {};
+    const failed = this.failedRuns.delete(item.runId);
+    run.status = failed ? 'failed' : 'succeeded';
+    run.finishedAt = Date.now();
+    run.error = failed ? (trail.find((event) => event.status === 'failed')?.error ?? null) : null;
+    return { runFinished: run.status };
+  }
+
+  async release(items: WorkItem[]): Promise<void> {
+    for (const item of items) this.claims.delete(item.id);
+  }
+
+  async pendingCount(): Promise<number> {
+    return this.items.size;
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const run = this.runs.get(id);
+    return run ? { ...run } : undefined;
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunRecord[]> {
+    const runs = [...this.runs.values()].filter(
+      (run) =>
+        (filter.story === undefined || run.story === filter.story) &&
+        (filter.status === undefined || run.status === filter.status) &&
+        (filter.since === undefined || run.createdAt >= filter.since),
+    );
+    runs.sort((a, b) => b.createdAt - a.createdAt);
+    return runs.slice(0, filter.limit ?? runs.length).map((run) => ({ ...run }));
+  }
+
+  async listEvents(runId: string): Promise<EventRecord[]> {
+    return (this.events.get(runId) ?? []).map((event) => ({ ...event }));
+  }
+
+  private addItem(item: NewWorkItem): void {
+    const full: WorkItem = { ...item, id: item.id ?? randomUUID(), attempt: 0 };
+    this.items.set(full.id, full);
+    this.pendingByRun.set(full.runId, (this.pendingByRun.get(full.runId) ?? 0) + 1);
+  }
+}
