@@ -1,0 +1,48 @@
+/**
+ * Chooses and opens the store named by `--db`: a SQLite file by default, `memory` for the
+ * in-memory store, and PostgreSQL URLs for the scale-out backend.
+ */
+import { join, resolve } from 'node:path';
+import { MemoryStore } from './memory';
+import { SqliteStore } from './sqlite';
+import type { Store } from './types';
+
+export type { Store } from './types';
+
+/** File name of the default SQLite store, inside `.engine/` beside the stories. */
+export const DEFAULT_DB = join('.engine', 'engine.db');
+
+/** Returns the store that `spec` names, not yet opened. */
+export function storeFor(spec: string | undefined, storiesDir: string): Store {
+  if (spec === undefined) return new SqliteStore(join(storiesDir, DEFAULT_DB));
+  const trimmed = spec.trim();
+  if (trimmed === '') {
+    throw new Error(
+      'invalid --db value "": expected a SQLite file path, "memory" or a postgres:// URL',
+    );
+  }
+  if (trimmed === 'memory') return new MemoryStore();
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) {
+    // NOTE: the PostgreSQL store is not wired in yet; its backend plugs in here.
+    throw new Error(`--db ${redactUrl(trimmed)}: the PostgreSQL store is not available yet`);
+  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
+    throw new Error(
+      `invalid --db value "${redactUrl(trimmed)}": unsupported URL scheme; ` +
+        'expected a SQLite file path, "memory" or a postgres:// URL',
+    );
+  }
+  return new SqliteStore(resolve(trimmed));
+}
+
+/** Opens the store that `spec` names: see storeFor for the forms it accepts. */
+export async function openStore(spec: string | undefined, storiesDir: string): Promise<Store> {
+  const store = storeFor(spec, storiesDir);
+  await store.open();
+  return store;
+}
+
+/** Hides the password of a database URL so it can appear in messages and logs. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
+}

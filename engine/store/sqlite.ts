@@ -1,0 +1,429 @@
+/**
+ * SQLite store (better-sqlite3) in WAL mode: the embedded default of `engine run`.
+ *
+ * Durability: every transaction commits with `synchronous = FULL`, so the WAL is fsynced
+ * before createRun resolves. An acknowledged webhook therefore survives a killed process and
+ * also a power loss or kernel crash, as far as the disk honours fsync. With NORMAL, WAL mode
+ * would still survive a killed process but could lose the last commits on power loss, which
+ * would break the promise behind a 2xx. Concurrent createRun calls share one transaction
+ * (group commit) so that the fsync cost is paid once per batch, not once per webhook.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { randomUUID } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
+import { migrate } from './migrations/sqlite';
+import type {
+  CompleteResult,
+  Completion,
+  NewRun,
+  NewWorkItem,
+  RunFilter,
+  Store,
+  WorkItem,
+} from './types';
+
+export interface SqliteStoreOptions {
+  /** `FULL` (default) survives power loss; `NORMAL` survives a killed process only. */
+  synchronous?: 'FULL' | 'NORMAL';
+  /** How long a statement waits for another process's write lock, in ms. */
+  busyTimeoutMs?: number;
+}
+
+/** One recorded attempt of a work item. `outcome` is null while the attempt runs. */
+export interface AttemptRecord {
+  runId: string;
+  itemId: string;
+  action: string;
+  attempt: number;
+  workerId: string | null;
+  startedAt: number;
+  finishedAt: number | null;
+  outcome: string | null;
+}
+
+interface RunRow {
+  id: string;
+  story: string;
+  story_name: string;
+  status: RunStatus;
+  created_at: number;
+  finished_at: number | null;
+  error: string | null;
+}
+
+interface ItemRow {
+  id: string;
+  run_id: string;
+  story: string;
+  action: string;
+  parent_event_id: string | null;
+  input: string;
+  lineage: string;
+  attempt: number;
+  available_at: number;
+  seq: number;
+}
+
+interface EventRow {
+  id: string;
+  run_id: string;
+  action: string;
+  parent_id: string | null;
+  status: EventRecord['status'];
+  payload: string;
+  error: string | null;
+  summary: string | null;
+  attempt: number;
+  started_at: number;
+  finished_at: number;
+}
+
+interface PendingRun {
+  record: RunRecord;
+  first: NewWorkItem;
+  resolve: (run: RunRecord) => void;
+  reject: (error: unknown) => void;
+}
+
+const toRun = (row: RunRow): RunRecord => ({
+  id: row.id,
+  story: row.story,
+  storyName: row.story_name,
+  status: row.status,
+  createdAt: row.created_at,
+  finishedAt: row.finished_at,
+  error: row.error,
+});
+
+const toItem = (row: ItemRow): WorkItem => ({
+  id: row.id,
+  runId: row.run_id,
+  story: row.story,
+  action: row.action,
+  parentEventId: row.parent_event_id,
+  input: JSON.parse(row.input) as Json,
+  lineage: JSON.parse(row.lineage) as Record<string, Json>,
+  attempt: row.attempt,
+  availableAt: row.available_at,
+});
+
+const toEvent = (row: EventRow): EventRecord => ({
+  id: row.id,
+  runId: row.run_id,
+  action: row.action,
+  parentId: row.parent_id,
+  status: row.status,
+  payload: JSON.parse(row.payload) as Json,
+  error: row.error,
+  summary: row.summary,
+  attempt: row.attempt,
+  startedAt: row.started_at,
+  finishedAt: row.finished_at,
+});
+
+export class SqliteStore implements Store {
+  readonly kind = 'sqlite';
+  private db: Database.Database | undefined;
+  private statements: ReturnType<typeof prepare> | undefined;
+  private pendingRuns: PendingRun[] = [];
+  private flushScheduled = false;
+
+  constructor(
+    readonly file: string,
+    private readonly options: SqliteStoreOptions = {},
+  ) {}
+
+  async open(): Promise<void> {
+    if (this.db) return;
+    if (this.file !== ':memory:') mkdirSync(dirname(this.file), { recursive: true });
+    const db = new Database(this.file);
+    try {
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${this.options.synchronous ?? 'FULL'}`);
+      db.pragma(`busy_timeout = ${this.options.busyTimeoutMs ?? 5000}`);
+      db.pragma('foreign_keys = ON');
+      migrate(db, this.file);
+      this.statements = prepare(db);
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    this.db = db;
+  }
+
+  async close(): Promise<void> {
+    if (!this.db) return;
+    this.flushRuns();
+    this.db.close();
+    this.db = undefined;
+    this.statements = undefined;
+  }
+
+  createRun(run: NewRun, first: NewWorkItem): Promise<RunRecord> {
+    const record: RunRecord = {
+      id: run.id ?? randomUUID(),
+      story: run.story,
+      storyName: run.storyName,
+      status: 'running',
+      createdAt: Date.now(),
+      finishedAt: null,
+      error: null,
+    };
+    this.sql();
+    return new Promise((resolve, reject) => {
+      this.pendingRuns.push({ record, first, resolve, reject });
+      if (this.flushScheduled) return;
+      this.flushScheduled = true;
+      setImmediate(() => this.flushRuns());
+    });
+  }
+
+  async claim(workerId: string, max: number, leaseMs: number): Promise<WorkItem[]> {
+    const sql = this.sql();
+    const now = Date.now();
+    const claim = this.database().transaction(() => {
+      const rows = sql.claim.all(workerId, now + leaseMs, now, now, max) as ItemRow[];
+      for (const row of rows) {
+        if (row.attempt > 0) sql.interruptAttempt.run(now, row.id, row.attempt);
+      }
+      return rows;
+    });
+    const rows = claim.immediate();
+    rows.sort((a, b) => a.available_at - b.available_at || a.seq - b.seq);
+    return rows.map(toItem);
+  }
+
+  async recordAttempt(item: WorkItem): Promise<void> {
+    const sql = this.sql();
+    this.database().transaction(() => {
+      sql.setAttempt.run(item.attempt, item.id);
+      sql.insertAttempt.run(item.attempt, Date.now(), item.id);
+    })();
+  }
+
+  async complete(item: WorkItem, completion: Completion): Promise<CompleteResult> {
+    const sql = this.sql();
+    const finish = this.database().transaction((): CompleteResult => {
+      const stored = sql.itemAttempt.get(item.id) as { attempt: number } | undefined;
+      if (!stored) return {};
+      const now = Date.now();
+      if (completion.retryAt !== undefined) {
+        const reason = completion.retryReason ?? null;
+        sql.reschedule.run(completion.retryAt, reason, item.id);
+        const outcome = `retry: ${reason ?? 'no reason given'}`;
+        sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
+        return {};
+      }
+
+      for (const event of completion.events) {
+        sql.insertEvent.run(
+          event.id,
+          item.runId,
+          event.action,
+          event.parentId,
+          event.status,
+          JSON.stringify(event.payload),
+          event.error,
+          event.summary,
+          event.attempt,
+          event.startedAt,
+          event.finishedAt,
+        );
+      }
+      for (const child of completion.children) insertItem(sql, child);
+      sql.deleteItem.run(item.id);
+      const outcome = completion.events.map((event) => event.status).join(', ') || 'no events';
+      sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
+
+      const left = sql.pendingOfRun.get(item.runId) as { count: number };
+      if (left.count > 0) return {};
+      const failed = sql.firstFailure.get(item.runId) as { error: string | null } | undefined;
+      const status: RunStatus = failed ? 'failed' : 'succeeded';
+      const changed = sql.finishRun.run(status, now, failed?.error ?? null, item.runId);
+      return changed.changes > 0 ? { runFinished: status } : {};
+    });
+    return finish.immediate();
+  }
+
+  async release(items: WorkItem[]): Promise<void> {
+    const sql = this.sql();
+    const now = Date.now();
+    this.database().transaction(() => {
+      for (const item of items) {
+        sql.release.run(item.id);
+        sql.releaseAttempt.run(now, item.id);
+      }
+    })();
+  }
+
+  async pendingCount(): Promise<number> {
+    return (this.sql().pendingCount.get() as { count: number }).count;
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const row = this.sql().getRun.get(id) as RunRow | undefined;
+    return row ? toRun(row) : undefined;
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunRecord[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.story !== undefined) {
+      where.push('story = ?');
+      params.push(filter.story);
+    }
+    if (filter.status !== undefined) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.since !== undefined) {
+      where.push('created_at >= ?');
+      params.push(filter.since);
+    }
+    params.push(filter.limit ?? -1);
+    const clause = where.length > 0 ? `WHERE ${where.join(' AND ')}` : '';
+    const rows = this.database()
+      .prepare(`SELECT * FROM runs ${clause} ORDER BY created_at DESC, rowid DESC LIMIT ?`)
+      .all(...params) as RunRow[];
+    return rows.map(toRun);
+  }
+
+  async listEvents(runId: string): Promise<EventRecord[]> {
+    return (this.sql().listEvents.all(runId) as EventRow[]).map(toEvent);
+  }
+
+  /** Lists every recorded attempt of a run's work items, oldest first. */
+  async listAttempts(runId: string): Promise<AttemptRecord[]> {
+    const rows = this.sql().listAttempts.all(runId) as {
+      run_id: string;
+      item_id: string;
+      action: string;
+      attempt: number;
+      worker_id: string | null;
+      started_at: number;
+      finished_at: number | null;
+      outcome: string | null;
+    }[];
+    return rows.map((row) => ({
+      runId: row.run_id,
+      itemId: row.item_id,
+      action: row.action,
+      attempt: row.attempt,
+      workerId: row.worker_id,
+      startedAt: row.started_at,
+      finishedAt: row.finished_at,
+      outcome: row.outcome,
+    }));
+  }
+
+  /** Deletes finished runs created before `before` (epoch ms) with their trails. */
+  async prune(before: number): Promise<number> {
+    return this.sql().prune.run(before).changes;
+  }
+
+  /** Writes every queued createRun in one transaction, then settles their promises. */
+  private flushRuns(): void {
+    this.flushScheduled = false;
+    const batch = this.pendingRuns;
+    this.pendingRuns = [];
+    if (batch.length === 0) return;
+    try {
+      const sql = this.sql();
+      this.database().transaction(() => {
+        for (const { record, first } of batch) {
+          sql.insertRun.run(record.id, record.story, record.storyName, record.createdAt);
+          insertItem(sql, { ...first, runId: record.id });
+        }
+      })();
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    for (const pending of batch) pending.resolve({ ...pending.record });
+  }
+
+  private database(): Database.Database {
+    if (!this.db) throw new Error(`SQLite store ${this.file} is not open; call open() first`);
+    return this.db;
+  }
+
+  private sql(): ReturnType<typeof prepare> {
+    this.database();
+    return this.statements as ReturnType<typeof prepare>;
+  }
+}
+
+function insertItem(sql: ReturnType<typeof prepare>, item: NewWorkItem): void {
+  sql.insertItem.run(
+    item.id ?? randomUUID(),
+    item.runId,
+    item.story,
+    item.action,
+    item.parentEventId,
+    JSON.stringify(item.input),
+    JSON.stringify(item.lineage),
+    item.availableAt,
+  );
+}
+
+function prepare(db: Database.Database) {
+  return {
+    insertRun: db.prepare(
+      "INSERT INTO runs (id, story, story_name, status, created_at) VALUES (?, ?, ?, 'running', ?)",
+    ),
+    insertItem: db.prepare(
+      'INSERT INTO work_items (id, run_id, story, action, parent_event_id, input, lineage, ' +
+        'available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    // Takes the oldest available items whose lease is absent or expired.
+    claim: db.prepare(
+      'UPDATE work_items SET claimed_by = ?, lease_until = ? WHERE id IN (' +
+        'SELECT id FROM work_items WHERE available_at <= ? ' +
+        'AND (lease_until IS NULL OR lease_until <= ?) ORDER BY available_at, seq LIMIT ?) ' +
+        'RETURNING *',
+    ),
+    setAttempt: db.prepare('UPDATE work_items SET attempt = ? WHERE id = ?'),
+    insertAttempt: db.prepare(
+      'INSERT OR REPLACE INTO attempts (run_id, item_id, action, attempt, worker_id, started_at) ' +
+        'SELECT run_id, id, action, ?, claimed_by, ? FROM work_items WHERE id = ?',
+    ),
+    // An attempt still open when its item is claimed again was cut off by a crash or a lost lease.
+    interruptAttempt: db.prepare(
+      "UPDATE attempts SET finished_at = ?, outcome = 'interrupted' " +
+        'WHERE item_id = ? AND attempt = ? AND finished_at IS NULL',
+    ),
+    finishAttempt: db.prepare(
+      'UPDATE attempts SET finished_at = ?, outcome = ? ' +
+        'WHERE item_id = ? AND attempt = ? AND finished_at IS NULL',
+    ),
+    releaseAttempt: db.prepare(
+      "UPDATE attempts SET finished_at = ?, outcome = 'released' " +
+        'WHERE item_id = ? AND finished_at IS NULL',
+    ),
+    itemAttempt: db.prepare('SELECT attempt FROM work_items WHERE id = ?'),
+    reschedule: db.prepare(
+      'UPDATE work_items SET available_at = ?, retry_reason = ?, claimed_by = NULL, ' +
+        'lease_until = NULL WHERE id = ?',
+    ),
+    insertEvent: db.prepare(
+      'INSERT INTO events (id, run_id, action, parent_id, status, payload, error, summary, ' +
+        'attempt, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
+    ),
+    deleteItem: db.prepare('DELETE FROM work_items WHERE id = ?'),
+    pendingOfRun: db.prepare('SELECT COUNT(*) AS count FROM work_items WHERE run_id = ?'),
+    firstFailure: db.prepare(
+      "SELECT error FROM events WHERE run_id = ? AND status = 'failed' ORDER BY seq LIMIT 1",
+    ),
+    finishRun: db.prepare(
+      "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
+    ),
+    release: db.prepare('UPDATE work_items SET claimed_by = NULL, lease_until = NULL WHERE id = ?'),
+    pendingCount: db.prepare('SELECT COUNT(*) AS count FROM work_items'),
+    getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
+    listEvents: db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY seq'),
+    listAttempts: db.prepare('SELECT * FROM attempts WHERE run_id = ? ORDER BY started_at, rowid'),
+    prune: db.prepare("DELETE FROM runs WHERE created_at < ? AND status != 'running'"),
+  };
+}

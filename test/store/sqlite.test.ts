@@ -1,0 +1,228 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
+import { expect } from 'chai';
+import { SqliteStore } from '../../engine/store/sqlite';
+import {
+  migrate,
+  schemaVersion,
+  SchemaTooNewError,
+  sqliteMigrations,
+} from '../../engine/store/migrations/sqlite';
+import { describeStoreContract, event, workItem } from './contract';
+
+const latest = sqliteMigrations[sqliteMigrations.length - 1].version;
+let directory = '';
+
+function freshFile(): string {
+  directory = mkdtempSync(join(tmpdir(), 'story-engine-sqlite-'));
+  return join(directory, 'nested', 'engine.db');
+}
+
+function removeDirectory(): Promise<void> {
+  if (directory) rmSync(directory, { recursive: true, force: true });
+  directory = '';
+  return Promise.resolve();
+}
+
+describeStoreContract(
+  'sqlite',
+  async () => {
+    const store = new SqliteStore(freshFile());
+    await store.open();
+    return store;
+  },
+  removeDirectory,
+);
+
+describe('SqliteStore', function () {
+  let file: string;
+
+  beforeEach(function () {
+    file = freshFile();
+  });
+
+  afterEach(removeDirectory);
+
+  it('opens in WAL mode', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    await store.close();
+    const db = new Database(file);
+    expect(db.pragma('journal_mode', { simple: true })).to.equal('wal');
+    db.close();
+  });
+
+  it('keeps runs and work across reopening', async function () {
+    const first = new SqliteStore(file);
+    await first.open();
+    const run = await first.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'));
+    const [item] = await first.claim('worker-a', 1, 60_000);
+    await first.recordAttempt({ ...item, attempt: 1 });
+    await first.close();
+
+    const second = new SqliteStore(file);
+    await second.open();
+    expect((await second.getRun(run.id))?.status).to.equal('running');
+    expect(await second.pendingCount()).to.equal(1);
+    await second.close();
+  });
+
+  it('resolves concurrent createRun calls together', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    const runs = await Promise.all(
+      Array.from({ length: 50 }, () =>
+        store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook')),
+      ),
+    );
+    expect(new Set(runs.map((run) => run.id)).size).to.equal(50);
+    expect(await store.pendingCount()).to.equal(50);
+    await store.close();
+  });
+
+  it('rejects createRun on a closed store', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    await store.close();
+    let caught: unknown;
+    try {
+      await store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'));
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).to.be.instanceOf(Error);
+    expect((caught as Error).message).to.contain('is not open');
+  });
+
+  it('records retried and interrupted attempts', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'));
+    const [item] = await store.claim('worker-a', 1, 20);
+    await store.recordAttempt({ ...item, attempt: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 40));
+
+    const [again] = await store.claim('worker-b', 1, 60_000);
+    await store.recordAttempt({ ...again, attempt: 2 });
+    await store.complete(
+      { ...again, attempt: 2 },
+      { events: [], children: [], retryAt: Date.now(), retryReason: '503 from Fleet' },
+    );
+    const [third] = await store.claim('worker-b', 1, 60_000);
+    await store.recordAttempt({ ...third, attempt: 3 });
+    await store.complete({ ...third, attempt: 3 }, { events: [event('hook')], children: [] });
+
+    const attempts = await store.listAttempts(run.id);
+    expect(attempts.map((attempt) => attempt.attempt)).to.deep.equal([1, 2, 3]);
+    expect(attempts.map((attempt) => attempt.workerId)).to.deep.equal([
+      'worker-a',
+      'worker-b',
+      'worker-b',
+    ]);
+    expect(attempts[0].outcome).to.equal('interrupted');
+    expect(attempts[1].outcome).to.equal('retry: 503 from Fleet');
+    expect(attempts[2].outcome).to.equal('emitted');
+    await store.close();
+  });
+
+  it('prunes finished runs before a time', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    const old = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'));
+    const [item] = await store.claim('worker-a', 1, 60_000);
+    await store.complete(item, { events: [event('hook')], children: [] });
+    const running = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'));
+
+    expect(await store.prune(Date.now() + 1)).to.equal(1);
+    expect(await store.getRun(old.id)).to.equal(undefined);
+    expect(await store.listEvents(old.id)).to.deep.equal([]);
+    expect((await store.getRun(running.id))?.status).to.equal('running');
+    expect(await store.pendingCount()).to.equal(1);
+    await store.close();
+  });
+});
+
+describe('SQLite migrations', function () {
+  let file: string;
+
+  beforeEach(function () {
+    file = freshFile();
+  });
+
+  afterEach(removeDirectory);
+
+  it('creates the latest schema', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    await store.close();
+    const db = new Database(file);
+    expect(schemaVersion(db)).to.equal(latest);
+    db.close();
+  });
+
+  it('upgrades a version 1 database', async function () {
+    mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file);
+    expect(migrate(db, file, sqliteMigrations.slice(0, 1))).to.deep.equal({ from: 0, to: 1 });
+    db.prepare(
+      "INSERT INTO runs (id, story, story_name, status, created_at) VALUES ('old-run', 'fleet', " +
+        "'Fleet', 'running', 1000)",
+    ).run();
+    db.prepare(
+      'INSERT INTO work_items (id, run_id, story, action, input, lineage, available_at) ' +
+        "VALUES ('old-item', 'old-run', 'fleet', 'hook', '{\"a\":1}', '{}', 0)",
+    ).run();
+    db.close();
+
+    const store = new SqliteStore(file);
+    await store.open();
+    const [item] = await store.claim('worker-a', 1, 60_000);
+    expect(item.id).to.equal('old-item');
+    expect(item.input).to.deep.equal({ a: 1 });
+    await store.recordAttempt({ ...item, attempt: 1 });
+    const result = await store.complete(item, { events: [event('hook')], children: [] });
+    expect(result.runFinished).to.equal('succeeded');
+    expect(await store.listAttempts('old-run')).to.have.length(1);
+    await store.close();
+
+    const check = new Database(file);
+    expect(schemaVersion(check)).to.equal(latest);
+    check.close();
+  });
+
+  it('rejects a database from a newer engine', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    await store.close();
+    const db = new Database(file);
+    db.prepare(
+      "INSERT INTO schema_version (version, description, applied_at) VALUES (?, 'future', 0)",
+    ).run(latest + 1);
+    db.close();
+
+    const newer = new SqliteStore(file);
+    let caught: unknown;
+    try {
+      await newer.open();
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).to.be.instanceOf(SchemaTooNewError);
+    expect((caught as Error).message).to.equal(
+      `${file}: database schema version ${latest + 1} is newer than the newest this engine ` +
+        `supports (${latest}). Upgrade story-engine, or pass --db with another file.`,
+    );
+  });
+
+  it('applies each step once', async function () {
+    mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file);
+    expect(migrate(db, file)).to.deep.equal({ from: 0, to: latest });
+    expect(migrate(db, file)).to.deep.equal({ from: latest, to: latest });
+    const rows = db.prepare('SELECT version FROM schema_version ORDER BY version').all();
+    expect(rows).to.deep.equal(sqliteMigrations.map((step) => ({ version: step.version })));
+    db.close();
+  });
+});
