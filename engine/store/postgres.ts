@@ -1,0 +1,431 @@
+/**
+ * PostgreSQL store: several engine processes share one database and claim work with
+ * `FOR UPDATE SKIP LOCKED`. A claim is a lease: when a worker dies, its items become claimable
+ * again once `lease_until` passes.
+ *
+ * Leases and availability are compared against the database clock, so workers on machines with
+ * skewed clocks agree on when a lease expires. Record timestamps (createdAt, event timings) come
+ * from the engine process, like in the other stores.
+ */
+import { randomUUID } from 'node:crypto';
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
+import { migrate } from './postgres-migrations';
+import type {
+  CompleteResult,
+  Completion,
+  NewEvent,
+  NewRun,
+  NewWorkItem,
+  RunFilter,
+  Store,
+  WorkItem,
+} from './types';
+
+export interface PostgresStoreOptions {
+  /** `postgres://user@host:port/database`; libpq environment variables fill what it leaves out. */
+  connectionString?: string;
+  /** Schema that holds the tables, created when missing; `public` by default. */
+  schema?: string;
+  /** Largest number of connections this process opens; 10 by default. */
+  poolSize?: number;
+  /** Extra settings for the node-postgres pool. */
+  pool?: PoolConfig;
+  /** Receives errors of idle connections (the database restarted, the network dropped). */
+  onPoolError?: (error: Error) => void;
+}
+
+const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Database clock in epoch milliseconds, the unit of every *_at column. */
+const NOW_MS = '(extract(epoch FROM clock_timestamp()) * 1000)::bigint';
+
+/** Rows per INSERT, which keeps the bind parameters far below PostgreSQL's 65535. */
+const INSERT_BATCH = 500;
+
+export class PostgresStore implements Store {
+  readonly kind = 'postgres';
+  readonly schema: string;
+  private pool: Pool | undefined;
+  private readonly runs: string;
+  private readonly events: string;
+  private readonly items: string;
+
+  constructor(private readonly options: PostgresStoreOptions = {}) {
+    const schema = options.schema ?? 'public';
+    if (!SCHEMA_NAME.test(schema)) {
+      throw new Error(
+        `invalid PostgreSQL schema name "${schema}": use lower-case letters, digits and ` +
+          'underscores, starting with a letter or underscore, at most 63 characters',
+      );
+    }
+    this.schema = schema;
+    this.runs = `"${schema}".runs`;
+    this.events = `"${schema}".events`;
+    this.items = `"${schema}".work_items`;
+  }
+
+  async open(): Promise<void> {
+    if (this.pool) return;
+    const pool = new Pool({
+      ...this.options.pool,
+      connectionString: this.options.connectionString ?? this.options.pool?.connectionString,
+      max: this.options.poolSize ?? this.options.pool?.max ?? 10,
+    });
+    // Without a listener, an idle connection that drops would crash the process.
+    pool.on('error', (error) => this.options.onPoolError?.(error));
+    try {
+      const client = await pool.connect();
+      try {
+        await migrate(client, this.schema);
+      } finally {
+        client.release();
+      }
+    } catch (error) {
+      await pool.end();
+      throw error;
+    }
+    this.pool = pool;
+  }
+
+  async close(): Promise<void> {
+    const pool = this.pool;
+    this.pool = undefined;
+    await pool?.end();
+  }
+
+  async createRun(run: NewRun, first: NewWorkItem): Promise<RunRecord> {
+    const record: RunRecord = {
+      id: run.id ?? randomUUID(),
+      story: run.story,
+      storyName: run.storyName,
+      status: 'running',
+      createdAt: Date.now(),
+      finishedAt: null,
+      error: null,
+    };
+    // One statement, so the run and its first item commit together without a transaction block.
+    await this.db().query(
+      `WITH run AS (
+         INSERT INTO ${this.runs} (id, story, story_name, status, created_at)
+         VALUES ($1, $2, $3, 'running', $4)
+       )
+       INSERT INTO ${this.items}
+         (id, run_id, story, action, parent_event_id, input, lineage, available_at)
+       VALUES ($5, $1, $6, $7, $8, $9::json, $10::json, $11)`,
+      [
+        record.id,
+        record.story,
+        record.storyName,
+        record.createdAt,
+        first.id ?? randomUUID(),
+        first.story,
+        first.action,
+        first.parentEventId,
+        JSON.stringify(first.input),
+        JSON.stringify(first.lineage),
+        first.availableAt,
+      ],
+    );
+    return record;
+  }
+
+  async claim(workerId: string, max: number, leaseMs: number): Promise<WorkItem[]> {
+    if (max <= 0) return [];
+    const result = await this.db().query<WorkItemRow>(
+      `WITH picked AS (
+         SELECT id FROM ${this.items}
+         WHERE available_at <= ${NOW_MS} AND (lease_until IS NULL OR lease_until <= ${NOW_MS})
+         ORDER BY available_at, seq
+         LIMIT $2
+         FOR UPDATE SKIP LOCKED
+       )
+       UPDATE ${this.items} AS item
+       SET claimed_by = $1, lease_until = ${NOW_MS} + $3
+       FROM picked WHERE item.id = picked.id
+       RETURNING item.*`,
+      [workerId, max, Math.ceil(leaseMs)],
+    );
+    // RETURNING has no order, so restore the claim order.
+    const rows = result.rows.sort(
+      (a, b) =>
+        Number(a.available_at) - Number(b.available_at) || Number(a.seq) - Number(b.seq),
+    );
+    return rows.map(toWorkItem);
+  }
+
+  async recordAttempt(item: WorkItem): Promise<void> {
+    await this.db().query(`UPDATE ${this.items} SET attempt = $2 WHERE id = $1`, [
+      item.id,
+      item.attempt,
+    ]);
+  }
+
+  async complete(item: WorkItem, completion: Completion): Promise<CompleteResult> {
+    if (completion.retryAt !== undefined) {
+      await this.db().query(
+        `UPDATE ${this.items}
+         SET available_at = $2, retry_reason = $3, claimed_by = NULL, lease_until = NULL
+         WHERE id = $1`,
+        [item.id, completion.retryAt, completion.retryReason ?? null],
+      );
+      return {};
+    }
+    return this.transaction((client) => this.finishItem(client, item, completion));
+  }
+
+  async release(items: WorkItem[]): Promise<void> {
+    if (items.length === 0) return;
+    await this.db().query(
+      `UPDATE ${this.items} SET claimed_by = NULL, lease_until = NULL WHERE id = ANY($1::text[])`,
+      [items.map((item) => item.id)],
+    );
+  }
+
+  async pendingCount(): Promise<number> {
+    const result = await this.db().query<{ count: string }>(
+      `SELECT count(*) AS count FROM ${this.items}`,
+    );
+    return Number(result.rows[0].count);
+  }
+
+  async getRun(id: string): Promise<RunRecord | undefined> {
+    const result = await this.db().query<RunRow>(`SELECT * FROM ${this.runs} WHERE id = $1`, [id]);
+    return result.rows.length > 0 ? toRunRecord(result.rows[0]) : undefined;
+  }
+
+  async listRuns(filter: RunFilter): Promise<RunRecord[]> {
+    const conditions: string[] = [];
+    const values: unknown[] = [];
+    if (filter.story !== undefined) {
+      values.push(filter.story);
+      conditions.push(`story = $${values.length}`);
+    }
+    if (filter.status !== undefined) {
+      values.push(filter.status);
+      conditions.push(`status = $${values.length}`);
+    }
+    if (filter.since !== undefined) {
+      values.push(filter.since);
+      conditions.push(`created_at >= $${values.length}`);
+    }
+    let sql = `SELECT * FROM ${this.runs}`;
+    if (conditions.length > 0) sql += ` WHERE ${conditions.join(' AND ')}`;
+    sql += ' ORDER BY created_at DESC, id';
+    if (filter.limit !== undefined) {
+      values.push(filter.limit);
+      sql += ` LIMIT $${values.length}`;
+    }
+    const result = await this.db().query<RunRow>(sql, values);
+    return result.rows.map(toRunRecord);
+  }
+
+  async listEvents(runId: string): Promise<EventRecord[]> {
+    const result = await this.db().query<EventRow>(
+      `SELECT * FROM ${this.events} WHERE run_id = $1 ORDER BY seq`,
+      [runId],
+    );
+    return result.rows.map(toEventRecord);
+  }
+
+  /**
+   * Records the outcome of an item and, when it was the run's last pending item, the run's
+   * status. Locking the run row first serialises the completions of one run, so when two
+   * workers finish the last two items at once, the second sees the first's delete and exactly
+   * one of them closes the run. NO KEY UPDATE still lets the foreign keys of new rows share it.
+   */
+  private async finishItem(
+    client: PoolClient,
+    item: WorkItem,
+    completion: Completion,
+  ): Promise<CompleteResult> {
+    await client.query(`SELECT 1 FROM ${this.runs} WHERE id = $1 FOR NO KEY UPDATE`, [item.runId]);
+    const deleted = await client.query(`DELETE FROM ${this.items} WHERE id = $1`, [item.id]);
+    // Another worker already completed this item after our lease expired: its outcome stands.
+    if (deleted.rowCount === 0) return {};
+
+    await this.insertEvents(client, item.runId, completion.events);
+    await this.insertItems(client, completion.children);
+    const left = await client.query(`SELECT 1 FROM ${this.items} WHERE run_id = $1 LIMIT 1`, [
+      item.runId,
+    ]);
+    if (left.rows.length > 0) return {};
+
+    const failure = await client.query<{ error: string | null }>(
+      `SELECT error FROM ${this.events} WHERE run_id = $1 AND status = 'failed'
+       ORDER BY seq LIMIT 1`,
+      [item.runId],
+    );
+    const status: RunStatus = failure.rows.length > 0 ? 'failed' : 'succeeded';
+    const error = failure.rows.length > 0 ? failure.rows[0].error : null;
+    await client.query(
+      `UPDATE ${this.runs} SET status = $2, finished_at = $3, error = $4 WHERE id = $1`,
+      [item.runId, status, Date.now(), error],
+    );
+    return { runFinished: status };
+  }
+
+  private async insertEvents(client: PoolClient, runId: string, events: NewEvent[]) {
+    for (let start = 0; start < events.length; start += INSERT_BATCH) {
+      const values: unknown[] = [];
+      const rows = events.slice(start, start + INSERT_BATCH).map((event) => {
+        const first = values.length;
+        values.push(
+          event.id,
+          runId,
+          event.action,
+          event.parentId,
+          event.status,
+          JSON.stringify(event.payload ?? null),
+          event.error,
+          event.summary,
+          event.attempt,
+          event.startedAt,
+          event.finishedAt,
+        );
+        return placeholders(first, 11, { 6: '::json' });
+      });
+      await client.query(
+        `INSERT INTO ${this.events} (id, run_id, action, parent_id, status, payload, error,
+           summary, attempt, started_at, finished_at)
+         VALUES ${rows.join(', ')}`,
+        values,
+      );
+    }
+  }
+
+  private async insertItems(client: PoolClient, items: NewWorkItem[]) {
+    for (let start = 0; start < items.length; start += INSERT_BATCH) {
+      const values: unknown[] = [];
+      const rows = items.slice(start, start + INSERT_BATCH).map((item) => {
+        const first = values.length;
+        values.push(
+          item.id ?? randomUUID(),
+          item.runId,
+          item.story,
+          item.action,
+          item.parentEventId,
+          JSON.stringify(item.input),
+          JSON.stringify(item.lineage),
+          item.availableAt,
+        );
+        return placeholders(first, 8, { 6: '::json', 7: '::json' });
+      });
+      await client.query(
+        `INSERT INTO ${this.items}
+           (id, run_id, story, action, parent_event_id, input, lineage, available_at)
+         VALUES ${rows.join(', ')}`,
+        values,
+      );
+    }
+  }
+
+  private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.db().connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  private db(): Pool {
+    if (!this.pool) throw new Error('PostgreSQL store is not open: call open() first');
+    return this.pool;
+  }
+}
+
+/** `($n, $n+1::json, ...)` for one row of `count` values after the first `offset` values. */
+function placeholders(offset: number, count: number, casts: Record<number, string>): string {
+  const parts: string[] = [];
+  for (let column = 1; column <= count; column++) {
+    parts.push(`$${offset + column}${casts[column] ?? ''}`);
+  }
+  return `(${parts.join(', ')})`;
+}
+
+// node-postgres returns bigint columns as strings, so the mappers convert them.
+interface RunRow {
+  id: string;
+  story: string;
+  story_name: string;
+  status: RunStatus;
+  created_at: string;
+  finished_at: string | null;
+  error: string | null;
+}
+
+interface EventRow {
+  id: string;
+  run_id: string;
+  action: string;
+  parent_id: string | null;
+  status: EventRecord['status'];
+  payload: Json;
+  error: string | null;
+  summary: string | null;
+  attempt: number;
+  started_at: string;
+  finished_at: string;
+}
+
+interface WorkItemRow {
+  seq: string;
+  id: string;
+  run_id: string;
+  story: string;
+  action: string;
+  parent_event_id: string | null;
+  input: Json;
+  lineage: Record<string, Json>;
+  attempt: number;
+  available_at: string;
+}
+
+function toRunRecord(row: RunRow): RunRecord {
+  return {
+    id: row.id,
+    story: row.story,
+    storyName: row.story_name,
+    status: row.status,
+    createdAt: Number(row.created_at),
+    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+    error: row.error,
+  };
+}
+
+function toEventRecord(row: EventRow): EventRecord {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    action: row.action,
+    parentId: row.parent_id,
+    status: row.status,
+    payload: row.payload,
+    error: row.error,
+    summary: row.summary,
+    attempt: row.attempt,
+    startedAt: Number(row.started_at),
+    finishedAt: Number(row.finished_at),
+  };
+}
+
+function toWorkItem(row: WorkItemRow): WorkItem {
+  return {
+    id: row.id,
+    runId: row.run_id,
+    story: row.story,
+    action: row.action,
+    parentEventId: row.parent_event_id,
+    input: row.input,
+    lineage: row.lineage,
+    attempt: row.attempt,
+    availableAt: Number(row.available_at),
+  };
+}

@@ -1,0 +1,379 @@
+import { randomUUID } from 'node:crypto';
+import { expect } from 'chai';
+import { LATEST_VERSION } from '../../engine/store/postgres-migrations';
+import { PostgresStore } from '../../engine/store/postgres';
+import type { NewEvent, NewWorkItem, WorkItem } from '../../engine/store/types';
+import { dropSchema, findTestDatabase, queryOnce, uniqueSchemaName } from './postgres-database';
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function webhookItem(overrides: Partial<NewWorkItem> = {}): NewWorkItem {
+  return {
+    runId: '',
+    story: 'fleet',
+    action: 'calendar_webhook',
+    parentEventId: null,
+    input: { method: 'POST', body: { host_id: 7 } },
+    lineage: {},
+    availableAt: Date.now(),
+    ...overrides,
+  };
+}
+
+function childOf(item: WorkItem, action: string, eventId: string): NewWorkItem {
+  return {
+    runId: item.runId,
+    story: item.story,
+    action,
+    parentEventId: eventId,
+    input: { from: item.action },
+    lineage: { ...item.lineage, [item.action]: { from: item.action } },
+    availableAt: Date.now(),
+  };
+}
+
+function emitted(item: WorkItem, payload: NewEvent['payload'] = { ok: true }): NewEvent {
+  return {
+    id: randomUUID(),
+    action: item.action,
+    parentId: item.parentEventId,
+    status: 'emitted',
+    payload,
+    error: null,
+    summary: null,
+    attempt: item.attempt,
+    startedAt: Date.now(),
+    finishedAt: Date.now(),
+  };
+}
+
+function failed(item: WorkItem, error: string): NewEvent {
+  return { ...emitted(item), status: 'failed', payload: null, error };
+}
+
+describe('PostgresStore', function () {
+  let url: string;
+  let schema: string;
+  const opened: PostgresStore[] = [];
+
+  async function openStore(options: { schema?: string; poolSize?: number } = {}) {
+    const store = new PostgresStore({ connectionString: url, schema, ...options });
+    await store.open();
+    opened.push(store);
+    return store;
+  }
+
+  before(async function () {
+    const database = await findTestDatabase();
+    if (!database.url) {
+      console.warn(`      ${database.reason}`);
+      this.skip();
+    }
+    url = database.url;
+  });
+
+  beforeEach(function () {
+    schema = uniqueSchemaName();
+  });
+
+  afterEach(async function () {
+    await Promise.all(opened.splice(0).map((store) => store.close()));
+    if (url) await dropSchema(url, schema);
+  });
+
+  describe('schema', function () {
+    it('records the applied version', async function () {
+      await openStore();
+      const rows = await queryOnce<{ version: number }>(
+        url,
+        `SELECT version FROM "${schema}".schema_version ORDER BY version`,
+      );
+      expect(rows.map((row) => row.version)).to.deep.equal([LATEST_VERSION]);
+    });
+
+    it('applies migrations once when reopened', async function () {
+      const first = await openStore();
+      await first.close();
+      await openStore();
+      const rows = await queryOnce(url, `SELECT version FROM "${schema}".schema_version`);
+      expect(rows).to.have.length(1);
+    });
+
+    it('migrates once when processes start together', async function () {
+      await Promise.all([openStore(), openStore(), openStore()]);
+      const rows = await queryOnce(url, `SELECT version FROM "${schema}".schema_version`);
+      expect(rows).to.have.length(1);
+    });
+
+    it('rejects a schema newer than the code', async function () {
+      await (await openStore()).close();
+      await queryOnce(
+        url,
+        `INSERT INTO "${schema}".schema_version (version, description) VALUES ($1, 'future')`,
+        [LATEST_VERSION + 1],
+      );
+      const store = new PostgresStore({ connectionString: url, schema });
+      let message = '';
+      await store.open().catch((error: Error) => (message = error.message));
+      expect(message).to.include(`version ${LATEST_VERSION + 1}`);
+      expect(message).to.include('upgrade the engine');
+    });
+
+    it('rejects an invalid schema name', function () {
+      expect(() => new PostgresStore({ schema: 'Bad-Name' })).to.throw(
+        'invalid PostgreSQL schema name "Bad-Name"',
+      );
+    });
+
+    it('reports a store that is not open', async function () {
+      const store = new PostgresStore({ connectionString: url, schema });
+      let message = '';
+      await store.pendingCount().catch((error: Error) => (message = error.message));
+      expect(message).to.equal('PostgreSQL store is not open: call open() first');
+    });
+  });
+
+  describe('runs and work', function () {
+    it('round-trips the first work item', async function () {
+      const store = await openStore();
+      const input = { z: 1, a: [1, 'two', null], text: 'nul \u0000 inside', nested: { b: true } };
+      const run = await store.createRun(
+        { story: 'fleet', storyName: 'Fleet OS update' },
+        webhookItem({ id: 'item-1', input, lineage: { up: { x: 1 } } }),
+      );
+      const [item] = await store.claim('worker-a', 10, 30_000);
+      expect(item.id).to.equal('item-1');
+      expect(item.runId).to.equal(run.id);
+      expect(item.input).to.deep.equal(input);
+      expect(Object.keys(item.input as object)).to.deep.equal(['z', 'a', 'text', 'nested']);
+      expect(item.lineage).to.deep.equal({ up: { x: 1 } });
+      expect(item.attempt).to.equal(0);
+      expect(item.parentEventId).to.equal(null);
+      expect(await store.getRun(run.id)).to.deep.equal(run);
+    });
+
+    it('finishes a run when its last item completes', async function () {
+      const store = await openStore();
+      const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [first] = await store.claim('w', 1, 30_000);
+      const firstEvent = emitted(first);
+      const result = await store.complete(first, {
+        events: [firstEvent],
+        children: [childOf(first, 'a', firstEvent.id), childOf(first, 'b', firstEvent.id)],
+      });
+      expect(result).to.deep.equal({});
+      expect(await store.pendingCount()).to.equal(2);
+
+      const children = await store.claim('w', 10, 30_000);
+      expect(children.map((child) => child.action).sort()).to.deep.equal(['a', 'b']);
+      expect(await store.complete(children[0], { events: [emitted(children[0])], children: [] }))
+        .to.deep.equal({});
+      expect(
+        await store.complete(children[1], { events: [emitted(children[1])], children: [] }),
+      ).to.deep.equal({ runFinished: 'succeeded' });
+
+      const finished = await store.getRun(run.id);
+      expect(finished?.status).to.equal('succeeded');
+      expect(finished?.finishedAt).to.be.a('number');
+      expect(finished?.error).to.equal(null);
+      const events = await store.listEvents(run.id);
+      expect(events.map((event) => event.action)).to.deep.equal([
+        'calendar_webhook',
+        children[0].action,
+        children[1].action,
+      ]);
+      expect(events[0]).to.deep.equal({ ...firstEvent, runId: run.id });
+    });
+
+    it('fails a run with its first failed event', async function () {
+      const store = await openStore();
+      const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [item] = await store.claim('w', 1, 30_000);
+      const result = await store.complete(item, {
+        events: [failed(item, 'GET host returned 500'), failed(item, 'second failure')],
+        children: [],
+      });
+      expect(result).to.deep.equal({ runFinished: 'failed' });
+      const record = await store.getRun(run.id);
+      expect(record?.status).to.equal('failed');
+      expect(record?.error).to.equal('GET host returned 500');
+    });
+
+    it('keeps null and string payloads', async function () {
+      const store = await openStore();
+      const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [item] = await store.claim('w', 1, 30_000);
+      await store.complete(item, {
+        events: [
+          { ...emitted(item), status: 'skipped', payload: null },
+          emitted(item, 'plain text'),
+        ],
+        children: [],
+      });
+      const payloads = (await store.listEvents(run.id)).map((event) => event.payload);
+      expect(payloads).to.deep.equal([null, 'plain text']);
+    });
+
+    it('holds an item until its availableAt', async function () {
+      const store = await openStore();
+      await store.createRun(
+        { story: 'fleet', storyName: 'Fleet' },
+        webhookItem({ availableAt: Date.now() + 300 }),
+      );
+      expect(await store.claim('w', 1, 30_000)).to.deep.equal([]);
+      await sleep(350);
+      expect(await store.claim('w', 1, 30_000)).to.have.length(1);
+    });
+
+    it('claims at most max items', async function () {
+      const store = await openStore();
+      for (let i = 0; i < 5; i++) {
+        await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      }
+      expect(await store.claim('w', 3, 30_000)).to.have.length(3);
+      expect(await store.claim('w', 3, 30_000)).to.have.length(2);
+      expect(await store.claim('w', 3, 30_000)).to.have.length(0);
+    });
+
+    it('schedules a retry and keeps the attempt', async function () {
+      const store = await openStore();
+      const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [item] = await store.claim('w', 1, 30_000);
+      await store.recordAttempt({ ...item, attempt: 1 });
+      const result = await store.complete(
+        { ...item, attempt: 1 },
+        { events: [], children: [], retryAt: Date.now() + 300, retryReason: '503 from Fleet' },
+      );
+      expect(result).to.deep.equal({});
+      expect(await store.claim('w', 1, 30_000)).to.deep.equal([]);
+      await sleep(350);
+      const [again] = await store.claim('w', 1, 30_000);
+      expect(again.attempt).to.equal(1);
+      expect(await store.listEvents(run.id)).to.deep.equal([]);
+      const rows = await queryOnce<{ retry_reason: string }>(
+        url,
+        `SELECT retry_reason FROM "${schema}".work_items WHERE id = $1`,
+        [item.id],
+      );
+      expect(rows[0].retry_reason).to.equal('503 from Fleet');
+    });
+
+    it('gives released items back', async function () {
+      const store = await openStore();
+      await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const claimed = await store.claim('w', 1, 30_000);
+      expect(await store.claim('other', 1, 30_000)).to.deep.equal([]);
+      await store.release(claimed);
+      expect(await store.claim('other', 1, 30_000)).to.have.length(1);
+    });
+
+    it('lists runs newest first with filters', async function () {
+      const store = await openStore();
+      const first = await store.createRun({ story: 'a', storyName: 'A' }, webhookItem());
+      await sleep(5);
+      const second = await store.createRun({ story: 'b', storyName: 'B' }, webhookItem());
+      await sleep(5);
+      const third = await store.createRun({ story: 'a', storyName: 'A' }, webhookItem());
+      const [item] = await store.claim('w', 1, 30_000);
+      await store.complete(item, { events: [emitted(item)], children: [] });
+
+      const all = await store.listRuns({});
+      expect(all.map((run) => run.id)).to.deep.equal([third.id, second.id, first.id]);
+      const storyA = await store.listRuns({ story: 'a' });
+      expect(storyA.map((run) => run.id)).to.deep.equal([third.id, first.id]);
+      const done = await store.listRuns({ status: 'succeeded' });
+      expect(done.map((run) => run.id)).to.deep.equal([first.id]);
+      const recent = await store.listRuns({ since: second.createdAt });
+      expect(recent.map((run) => run.id)).to.deep.equal([third.id, second.id]);
+      const limited = await store.listRuns({ limit: 1 });
+      expect(limited.map((run) => run.id)).to.deep.equal([third.id]);
+    });
+
+    it('returns nothing for an unknown run', async function () {
+      const store = await openStore();
+      expect(await store.getRun('missing')).to.equal(undefined);
+      expect(await store.listEvents('missing')).to.deep.equal([]);
+    });
+  });
+
+  describe('two workers', function () {
+    it('take over a claim whose lease expired', async function () {
+      const a = await openStore();
+      const b = await openStore();
+      const run = await a.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [lost] = await a.claim('worker-a', 1, 300);
+      expect(await b.claim('worker-b', 1, 30_000)).to.deep.equal([]);
+      await sleep(350);
+
+      const [taken] = await b.claim('worker-b', 1, 30_000);
+      expect(taken.id).to.equal(lost.id);
+      const owner = await queryOnce<{ claimed_by: string }>(
+        url,
+        `SELECT claimed_by FROM "${schema}".work_items WHERE id = $1`,
+        [lost.id],
+      );
+      expect(owner[0].claimed_by).to.equal('worker-b');
+      expect(await b.complete(taken, { events: [emitted(taken)], children: [] })).to.deep.equal({
+        runFinished: 'succeeded',
+      });
+      // The first worker wakes up late: its completion must not add a second outcome.
+      expect(await a.complete(lost, { events: [emitted(lost)], children: [] })).to.deep.equal({});
+      expect(await a.listEvents(run.id)).to.have.length(1);
+    });
+
+    it('process every item exactly once', async function () {
+      const a = await openStore({ poolSize: 4 });
+      const b = await openStore({ poolSize: 4 });
+      const runs = 150;
+      for (let i = 0; i < runs; i++) {
+        await a.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      }
+      const processed: string[] = [];
+      const finished: string[] = [];
+
+      async function work(store: PostgresStore, workerId: string) {
+        for (let round = 0; round < 1000; round++) {
+          const items = await store.claim(workerId, 4, 30_000);
+          if (items.length === 0) return;
+          await Promise.all(
+            items.map(async (item) => {
+              processed.push(item.id);
+              const result = await store.complete(item, { events: [emitted(item)], children: [] });
+              if (result.runFinished) finished.push(item.runId);
+            }),
+          );
+        }
+      }
+      await Promise.all([work(a, 'a1'), work(a, 'a2'), work(b, 'b1'), work(b, 'b2')]);
+
+      expect(processed).to.have.length(runs);
+      expect(new Set(processed).size).to.equal(runs);
+      expect(new Set(finished).size).to.equal(runs);
+      expect(await a.pendingCount()).to.equal(0);
+      expect(await b.listRuns({ status: 'succeeded' })).to.have.length(runs);
+    });
+
+    it('close a run once when finishing its last items together', async function () {
+      const a = await openStore();
+      const b = await openStore();
+      for (let round = 0; round < 20; round++) {
+        const run = await a.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+        const [first] = await a.claim('a', 1, 30_000);
+        const event = emitted(first);
+        await a.complete(first, {
+          events: [event],
+          children: [childOf(first, 'left', event.id), childOf(first, 'right', event.id)],
+        });
+        const [onA] = await a.claim('a', 1, 30_000);
+        const [onB] = await b.claim('b', 1, 30_000);
+        const results = await Promise.all([
+          a.complete(onA, { events: [emitted(onA)], children: [] }),
+          b.complete(onB, { events: [emitted(onB)], children: [] }),
+        ]);
+        const closers = results.filter((result) => result.runFinished === 'succeeded');
+        expect(closers, `round ${round}`).to.have.length(1);
+        expect((await a.getRun(run.id))?.status).to.equal('succeeded');
+      }
+    });
+  });
+});
