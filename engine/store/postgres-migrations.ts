@@ -43,8 +43,8 @@ export const MIGRATIONS: readonly Migration[] = [
         finished_at bigint NOT NULL
       )`,
       `CREATE INDEX events_run_id ON {schema}.events (run_id, seq)`,
-      // A row is claimable when available_at has passed and it has no lease or the lease
-      // expired; claimed_by names the worker holding the lease, for operators.
+      // A row is claimable when available_at has passed and its lease is missing or expired.
+      // claimed_by names the worker that has the lease, for operators.
       `CREATE TABLE {schema}.work_items (
         seq bigserial PRIMARY KEY,
         id text NOT NULL UNIQUE,
@@ -66,7 +66,7 @@ export const MIGRATIONS: readonly Migration[] = [
   },
 ];
 
-/** Highest schema version this code knows. */
+/** Highest schema version this code can apply. */
 export const LATEST_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
 
 /**

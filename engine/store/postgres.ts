@@ -25,9 +25,9 @@ import type {
 export interface PostgresStoreOptions {
   /** `postgres://user@host:port/database`; libpq environment variables fill what it leaves out. */
   connectionString?: string;
-  /** Schema that holds the tables, created when missing; `public` by default. */
+  /** Schema that contains the tables, created when missing (default `public`). */
   schema?: string;
-  /** Largest number of connections this process opens; 10 by default. */
+  /** Maximum number of connections this process opens (default 10). */
   poolSize?: number;
   /** Extra settings for the node-postgres pool. */
   pool?: PoolConfig;
@@ -231,7 +231,7 @@ export class PostgresStore implements Store {
   /**
    * Records the outcome of an item and, when it was the run's last pending item, the run's
    * status. Locking the run row first serialises the completions of one run, so when two
-   * workers finish the last two items at once, the second sees the first's delete and exactly
+   * workers finish the last two items at once, the second reads the first's delete and exactly
    * one of them closes the run. NO KEY UPDATE still lets the foreign keys of new rows share it.
    */
   private async finishItem(
@@ -241,7 +241,7 @@ export class PostgresStore implements Store {
   ): Promise<CompleteResult> {
     await client.query(`SELECT 1 FROM ${this.runs} WHERE id = $1 FOR NO KEY UPDATE`, [item.runId]);
     const deleted = await client.query(`DELETE FROM ${this.items} WHERE id = $1`, [item.id]);
-    // Another worker already completed this item after our lease expired: its outcome stands.
+    // Another worker completed this item after our lease expired, so its outcome is kept.
     if (deleted.rowCount === 0) return {};
 
     await this.insertEvents(client, item.runId, completion.events);

@@ -49,7 +49,7 @@ async function probe(): Promise<TestDatabase> {
   };
 }
 
-/** A schema name no other test run uses. */
+/** Returns a schema name that no other test run uses. */
 export function uniqueSchemaName(): string {
   return `engine_test_${randomBytes(6).toString('hex')}`;
 }
