@@ -10,7 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
-import { migrate } from './postgres-migrations';
+import { migrate } from './migrations/postgres';
+import type { AttemptRecord } from './sqlite';
 import type {
   CompleteResult,
   Completion,
@@ -50,6 +51,7 @@ export class PostgresStore implements Store {
   private readonly runs: string;
   private readonly events: string;
   private readonly items: string;
+  private readonly attempts: string;
 
   constructor(private readonly options: PostgresStoreOptions = {}) {
     const schema = options.schema ?? 'public';
@@ -63,6 +65,7 @@ export class PostgresStore implements Store {
     this.runs = `"${schema}".runs`;
     this.events = `"${schema}".events`;
     this.items = `"${schema}".work_items`;
+    this.attempts = `"${schema}".attempts`;
   }
 
   async open(): Promise<void> {
@@ -132,6 +135,8 @@ export class PostgresStore implements Store {
 
   async claim(workerId: string, max: number, leaseMs: number): Promise<WorkItem[]> {
     if (max <= 0) return [];
+    // An attempt still open when its item is claimed again was cut off by a crash or a lost
+    // lease, so the same statement closes it as interrupted.
     const result = await this.db().query<WorkItemRow>(
       `WITH picked AS (
          SELECT id FROM ${this.items}
@@ -139,12 +144,22 @@ export class PostgresStore implements Store {
          ORDER BY available_at, seq
          LIMIT $2
          FOR UPDATE SKIP LOCKED
+       ),
+       claimed AS (
+         UPDATE ${this.items} AS item
+         SET claimed_by = $1, lease_until = ${NOW_MS} + $3
+         FROM picked WHERE item.id = picked.id
+         RETURNING item.*
+       ),
+       interrupted AS (
+         UPDATE ${this.attempts} AS attempt
+         SET finished_at = $4, outcome = 'interrupted'
+         FROM claimed
+         WHERE attempt.item_id = claimed.id AND attempt.attempt = claimed.attempt
+           AND attempt.finished_at IS NULL
        )
-       UPDATE ${this.items} AS item
-       SET claimed_by = $1, lease_until = ${NOW_MS} + $3
-       FROM picked WHERE item.id = picked.id
-       RETURNING item.*`,
-      [workerId, max, Math.ceil(leaseMs)],
+       SELECT * FROM claimed`,
+      [workerId, max, Math.ceil(leaseMs), Date.now()],
     );
     // RETURNING has no order, so restore the claim order.
     const rows = result.rows.sort(
@@ -155,30 +170,53 @@ export class PostgresStore implements Store {
   }
 
   async recordAttempt(item: WorkItem): Promise<void> {
-    await this.db().query(`UPDATE ${this.items} SET attempt = $2 WHERE id = $1`, [
-      item.id,
-      item.attempt,
-    ]);
+    await this.db().query(
+      `WITH item AS (
+         UPDATE ${this.items} SET attempt = $2 WHERE id = $1
+         RETURNING run_id, id, action, claimed_by
+       )
+       INSERT INTO ${this.attempts} (run_id, item_id, action, attempt, worker_id, started_at)
+       SELECT run_id, id, action, $2, claimed_by, $3 FROM item
+       ON CONFLICT (item_id, attempt) DO UPDATE
+       SET worker_id = excluded.worker_id, started_at = excluded.started_at,
+           finished_at = NULL, outcome = NULL`,
+      [item.id, item.attempt, Date.now()],
+    );
   }
 
   async complete(item: WorkItem, completion: Completion): Promise<CompleteResult> {
-    if (completion.retryAt !== undefined) {
-      await this.db().query(
-        `UPDATE ${this.items}
-         SET available_at = $2, retry_reason = $3, claimed_by = NULL, lease_until = NULL
-         WHERE id = $1`,
-        [item.id, completion.retryAt, completion.retryReason ?? null],
-      );
-      return {};
+    if (completion.retryAt === undefined) {
+      return this.transaction((client) => this.finishItem(client, item, completion));
     }
-    return this.transaction((client) => this.finishItem(client, item, completion));
+    const reason = completion.retryReason ?? null;
+    await this.db().query(
+      `WITH item AS (
+         UPDATE ${this.items}
+         SET available_at = $2, retry_reason = $3, claimed_by = NULL, lease_until = NULL
+         WHERE id = $1
+         RETURNING id, attempt
+       )
+       UPDATE ${this.attempts} AS attempt SET finished_at = $4, outcome = $5
+       FROM item
+       WHERE attempt.item_id = item.id AND attempt.attempt = item.attempt
+         AND attempt.finished_at IS NULL`,
+      [item.id, completion.retryAt, reason, Date.now(), `retry: ${reason ?? 'no reason given'}`],
+    );
+    return {};
   }
 
   async release(items: WorkItem[]): Promise<void> {
     if (items.length === 0) return;
     await this.db().query(
-      `UPDATE ${this.items} SET claimed_by = NULL, lease_until = NULL WHERE id = ANY($1::text[])`,
-      [items.map((item) => item.id)],
+      `WITH released AS (
+         UPDATE ${this.items} SET claimed_by = NULL, lease_until = NULL
+         WHERE id = ANY($1::text[])
+         RETURNING id
+       )
+       UPDATE ${this.attempts} AS attempt SET finished_at = $2, outcome = 'released'
+       FROM released
+       WHERE attempt.item_id = released.id AND attempt.finished_at IS NULL`,
+      [items.map((item) => item.id), Date.now()],
     );
   }
 
@@ -228,6 +266,24 @@ export class PostgresStore implements Store {
     return result.rows.map(toEventRecord);
   }
 
+  /** Lists every recorded attempt of a run's work items, oldest first. */
+  async listAttempts(runId: string): Promise<AttemptRecord[]> {
+    const result = await this.db().query<AttemptRow>(
+      `SELECT * FROM ${this.attempts} WHERE run_id = $1 ORDER BY started_at, attempt`,
+      [runId],
+    );
+    return result.rows.map(toAttemptRecord);
+  }
+
+  /** Deletes finished runs created before `before` (epoch ms) with their trails. */
+  async prune(before: number): Promise<number> {
+    const result = await this.db().query(
+      `DELETE FROM ${this.runs} WHERE created_at < $1 AND status <> 'running'`,
+      [before],
+    );
+    return result.rowCount ?? 0;
+  }
+
   /**
    * Records the outcome of an item and, when it was the run's last pending item, the run's
    * status. Locking the run row first serialises the completions of one run, so when two
@@ -240,10 +296,20 @@ export class PostgresStore implements Store {
     completion: Completion,
   ): Promise<CompleteResult> {
     await client.query(`SELECT 1 FROM ${this.runs} WHERE id = $1 FOR NO KEY UPDATE`, [item.runId]);
-    const deleted = await client.query(`DELETE FROM ${this.items} WHERE id = $1`, [item.id]);
+    const deleted = await client.query<{ attempt: number }>(
+      `DELETE FROM ${this.items} WHERE id = $1 RETURNING attempt`,
+      [item.id],
+    );
     // Another worker completed this item after our lease expired, so its outcome is kept.
-    if (deleted.rowCount === 0) return {};
+    if (deleted.rows.length === 0) return {};
 
+    const now = Date.now();
+    const outcome = completion.events.map((event) => event.status).join(', ') || 'no events';
+    await client.query(
+      `UPDATE ${this.attempts} SET finished_at = $3, outcome = $4
+       WHERE item_id = $1 AND attempt = $2 AND finished_at IS NULL`,
+      [item.id, deleted.rows[0].attempt, now, outcome],
+    );
     await this.insertEvents(client, item.runId, completion.events);
     await this.insertItems(client, completion.children);
     const left = await client.query(`SELECT 1 FROM ${this.items} WHERE run_id = $1 LIMIT 1`, [
@@ -258,11 +324,12 @@ export class PostgresStore implements Store {
     );
     const status: RunStatus = failure.rows.length > 0 ? 'failed' : 'succeeded';
     const error = failure.rows.length > 0 ? failure.rows[0].error : null;
-    await client.query(
-      `UPDATE ${this.runs} SET status = $2, finished_at = $3, error = $4 WHERE id = $1`,
-      [item.runId, status, Date.now(), error],
+    const finished = await client.query(
+      `UPDATE ${this.runs} SET status = $2, finished_at = $3, error = $4
+       WHERE id = $1 AND status = 'running'`,
+      [item.runId, status, now, error],
     );
-    return { runFinished: status };
+    return finished.rowCount === 1 ? { runFinished: status } : {};
   }
 
   private async insertEvents(client: PoolClient, runId: string, events: NewEvent[]) {
@@ -388,6 +455,17 @@ interface WorkItemRow {
   available_at: string;
 }
 
+interface AttemptRow {
+  run_id: string;
+  item_id: string;
+  action: string;
+  attempt: number;
+  worker_id: string | null;
+  started_at: string;
+  finished_at: string | null;
+  outcome: string | null;
+}
+
 function toRunRecord(row: RunRow): RunRecord {
   return {
     id: row.id,
@@ -427,5 +505,18 @@ function toWorkItem(row: WorkItemRow): WorkItem {
     lineage: row.lineage,
     attempt: row.attempt,
     availableAt: Number(row.available_at),
+  };
+}
+
+function toAttemptRecord(row: AttemptRow): AttemptRecord {
+  return {
+    runId: row.run_id,
+    itemId: row.item_id,
+    action: row.action,
+    attempt: row.attempt,
+    workerId: row.worker_id,
+    startedAt: Number(row.started_at),
+    finishedAt: row.finished_at === null ? null : Number(row.finished_at),
+    outcome: row.outcome,
   };
 }

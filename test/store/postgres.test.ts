@@ -1,10 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
-import { LATEST_VERSION } from '../../engine/store/postgres-migrations';
+import { Pool } from 'pg';
+import { migrate, postgresMigrations } from '../../engine/store/migrations/postgres';
 import { PostgresStore } from '../../engine/store/postgres';
 import type { NewEvent, NewWorkItem, WorkItem } from '../../engine/store/types';
-import { describeStoreContract } from './contract';
+import { describeStoreContract, event } from './contract';
 import { dropSchema, findTestDatabase, queryOnce, uniqueSchemaName } from './postgres-database';
+
+const versions = postgresMigrations.map((step) => step.version);
+const latest = versions[versions.length - 1];
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -99,13 +103,13 @@ describe('PostgresStore', function () {
   describe('schema', function () {
     useFreshSchema();
 
-    it('records the applied version', async function () {
+    it('records the applied versions', async function () {
       await openStore();
       const rows = await queryOnce<{ version: number }>(
         url,
         `SELECT version FROM "${schema}".schema_version ORDER BY version`,
       );
-      expect(rows.map((row) => row.version)).to.deep.equal([LATEST_VERSION]);
+      expect(rows.map((row) => row.version)).to.deep.equal(versions);
     });
 
     it('applies migrations once when reopened', async function () {
@@ -113,27 +117,65 @@ describe('PostgresStore', function () {
       await first.close();
       await openStore();
       const rows = await queryOnce(url, `SELECT version FROM "${schema}".schema_version`);
-      expect(rows).to.have.length(1);
+      expect(rows).to.have.length(versions.length);
     });
 
     it('migrates once when processes start together', async function () {
       await Promise.all([openStore(), openStore(), openStore()]);
       const rows = await queryOnce(url, `SELECT version FROM "${schema}".schema_version`);
-      expect(rows).to.have.length(1);
+      expect(rows).to.have.length(versions.length);
+    });
+
+    it('upgrades a version 1 schema', async function () {
+      const pool = new Pool({ connectionString: url });
+      const client = await pool.connect();
+      try {
+        const applied = await migrate(client, schema, postgresMigrations.slice(0, 1));
+        expect(applied).to.deep.equal({ from: 0, to: 1 });
+      } finally {
+        client.release();
+        await pool.end();
+      }
+      await queryOnce(
+        url,
+        `INSERT INTO "${schema}".runs (id, story, story_name, status, created_at)
+         VALUES ('old-run', 'fleet', 'Fleet', 'running', 1000)`,
+      );
+      await queryOnce(
+        url,
+        `INSERT INTO "${schema}".work_items (id, run_id, story, action, input, lineage,
+           available_at)
+         VALUES ('old-item', 'old-run', 'fleet', 'hook', '{"a":1}', '{}', 0)`,
+      );
+
+      const store = await openStore();
+      const [item] = await store.claim('worker-a', 1, 60_000);
+      expect(item.id).to.equal('old-item');
+      expect(item.input).to.deep.equal({ a: 1 });
+      await store.recordAttempt({ ...item, attempt: 1 });
+      const result = await store.complete(item, { events: [event('hook')], children: [] });
+      expect(result.runFinished).to.equal('succeeded');
+      expect(await store.listAttempts('old-run')).to.have.length(1);
+      const rows = await queryOnce<{ version: number }>(
+        url,
+        `SELECT max(version) AS version FROM "${schema}".schema_version`,
+      );
+      expect(rows[0].version).to.equal(latest);
     });
 
     it('rejects a schema newer than the code', async function () {
       await (await openStore()).close();
       await queryOnce(
         url,
-        `INSERT INTO "${schema}".schema_version (version, description) VALUES ($1, 'future')`,
-        [LATEST_VERSION + 1],
+        `INSERT INTO "${schema}".schema_version (version, description, applied_at)
+         VALUES ($1, 'future', 0)`,
+        [latest + 1],
       );
       const store = new PostgresStore({ connectionString: url, schema });
       let message = '';
       await store.open().catch((error: Error) => (message = error.message));
-      expect(message).to.include(`version ${LATEST_VERSION + 1}`);
-      expect(message).to.include('upgrade the engine');
+      expect(message).to.include(`version ${latest + 1} is newer`);
+      expect(message).to.include('Upgrade story-engine on every worker');
     });
 
     it('rejects an invalid schema name', function () {
@@ -234,6 +276,63 @@ describe('PostgresStore', function () {
       expect(rows[0].retry_reason).to.equal('503 from Fleet');
     });
 
+    it('records retried and interrupted attempts', async function () {
+      const store = await openStore();
+      const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [item] = await store.claim('worker-a', 1, 20);
+      await store.recordAttempt({ ...item, attempt: 1 });
+      await sleep(60);
+
+      const [again] = await store.claim('worker-b', 1, 60_000);
+      await store.recordAttempt({ ...again, attempt: 2 });
+      await store.complete(
+        { ...again, attempt: 2 },
+        { events: [], children: [], retryAt: Date.now(), retryReason: '503 from Fleet' },
+      );
+      const [third] = await store.claim('worker-b', 1, 60_000);
+      await store.recordAttempt({ ...third, attempt: 3 });
+      await store.complete({ ...third, attempt: 3 }, { events: [emitted(third)], children: [] });
+
+      const attempts = await store.listAttempts(run.id);
+      expect(attempts.map((attempt) => attempt.attempt)).to.deep.equal([1, 2, 3]);
+      expect(attempts.map((attempt) => attempt.workerId)).to.deep.equal([
+        'worker-a',
+        'worker-b',
+        'worker-b',
+      ]);
+      expect(attempts.map((attempt) => attempt.outcome)).to.deep.equal([
+        'interrupted',
+        'retry: 503 from Fleet',
+        'emitted',
+      ]);
+      expect(attempts.every((attempt) => attempt.finishedAt !== null)).to.equal(true);
+    });
+
+    it('marks released attempts', async function () {
+      const store = await openStore();
+      const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [item] = await store.claim('worker-a', 1, 60_000);
+      await store.recordAttempt({ ...item, attempt: 1 });
+      await store.release([item]);
+      const [attempt] = await store.listAttempts(run.id);
+      expect(attempt.outcome).to.equal('released');
+    });
+
+    it('prunes finished runs before a time', async function () {
+      const store = await openStore();
+      const old = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [item] = await store.claim('worker-a', 1, 60_000);
+      await store.recordAttempt({ ...item, attempt: 1 });
+      await store.complete(item, { events: [emitted(item)], children: [] });
+      const running = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+
+      expect(await store.prune(Date.now() + 1)).to.equal(1);
+      expect(await store.getRun(old.id)).to.equal(undefined);
+      expect(await store.listEvents(old.id)).to.deep.equal([]);
+      expect(await store.listAttempts(old.id)).to.deep.equal([]);
+      expect((await store.getRun(running.id))?.status).to.equal('running');
+      expect(await store.pendingCount()).to.equal(1);
+    });
   });
 
   describe('two workers', function () {
