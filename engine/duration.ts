@@ -1,4 +1,4 @@
-/** Parsing of durations (`30d`, `1h`) and points in time (`1h` ago, or an ISO date) from CLI options. */
+/** Parsing of durations (`30d`, `1h`) and points in time (`1h` ago, an ISO date) for options. */
 
 const UNIT_MS: Record<string, number> = {
   ms: 1,

@@ -1,12 +1,16 @@
 /**
  * SQLite store (better-sqlite3) in WAL mode: the embedded default of `engine run`.
  *
- * Durability: every transaction commits with `synchronous = FULL`, so the WAL is fsynced
- * before createRun resolves. An acknowledged webhook therefore survives a killed process and
- * also a power loss or kernel crash, as far as the disk honours fsync. With NORMAL, WAL mode
- * would still survive a killed process but could lose the last commits on power loss, which
- * would break the promise behind a 2xx. Concurrent createRun calls share one transaction
- * (group commit) so that the fsync cost is paid once per batch, not once per webhook.
+ * Durability: createRun commits with `synchronous = FULL`, so the WAL is fsynced before it
+ * resolves, and an acknowledged webhook survives a killed process and also a power loss or
+ * kernel crash, as far as the disk honours fsync. Concurrent createRun calls share one
+ * transaction (group commit), so the fsync is paid once per batch, not once per webhook.
+ *
+ * Processing commits (claims, attempts, completions) use `synchronous = NORMAL` by default.
+ * In WAL mode a NORMAL commit survives a killed process, because the WAL write has reached
+ * the OS before the call returns. A power loss can roll back the latest of them, which
+ * re-runs work (a possible duplicate request) but never loses it, since each completion is
+ * one transaction and the next FULL commit makes every earlier one durable as well.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -25,7 +29,10 @@ import type {
 } from './types';
 
 export interface SqliteStoreOptions {
-  /** `FULL` (default) survives power loss; `NORMAL` survives a killed process only. */
+  /**
+   * Sync level of processing commits. `NORMAL` (default) survives a killed process; `FULL`
+   * also survives a power loss, at one fsync per commit. createRun always uses `FULL`.
+   */
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a statement waits for another process's write lock, in ms. */
   busyTimeoutMs?: number;
@@ -141,7 +148,7 @@ export class SqliteStore implements Store {
     const db = new Database(this.file);
     try {
       db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${this.options.synchronous ?? 'FULL'}`);
+      db.pragma(`synchronous = ${this.processingSync()}`);
       db.pragma(`busy_timeout = ${this.options.busyTimeoutMs ?? 5000}`);
       db.pragma('foreign_keys = ON');
       migrate(db, this.file);
@@ -331,17 +338,27 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     try {
       const sql = this.sql();
-      this.database().transaction(() => {
-        for (const { record, first } of batch) {
-          sql.insertRun.run(record.id, record.story, record.storyName, record.createdAt);
-          insertItem(sql, { ...first, runId: record.id });
-        }
-      })();
+      const db = this.database();
+      db.pragma('synchronous = FULL');
+      try {
+        db.transaction(() => {
+          for (const { record, first } of batch) {
+            sql.insertRun.run(record.id, record.story, record.storyName, record.createdAt);
+            insertItem(sql, { ...first, runId: record.id });
+          }
+        })();
+      } finally {
+        db.pragma(`synchronous = ${this.processingSync()}`);
+      }
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;
     }
     for (const pending of batch) pending.resolve({ ...pending.record });
+  }
+
+  private processingSync(): 'FULL' | 'NORMAL' {
+    return this.options.synchronous ?? 'NORMAL';
   }
 
   private database(): Database.Database {
