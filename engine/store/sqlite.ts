@@ -19,6 +19,7 @@ import Database from 'better-sqlite3';
 import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
 import { migrate } from './migrations/sqlite';
 import type {
+  AttemptRecord,
   CompleteResult,
   Completion,
   NewRun,
@@ -38,17 +39,7 @@ export interface SqliteStoreOptions {
   busyTimeoutMs?: number;
 }
 
-/** One recorded attempt of a work item. `outcome` is null while the attempt runs. */
-export interface AttemptRecord {
-  runId: string;
-  itemId: string;
-  action: string;
-  attempt: number;
-  workerId: string | null;
-  startedAt: number;
-  finishedAt: number | null;
-  outcome: string | null;
-}
+export type { AttemptRecord } from './types';
 
 interface RunRow {
   id: string;

@@ -57,6 +57,22 @@ export interface RunFilter {
   limit?: number;
 }
 
+/**
+ * One recorded attempt of a work item. `outcome` is null while the attempt runs, then an
+ * event status, `retry: <reason>`, `interrupted` (claimed again after a crash or a lost
+ * lease) or `released` (given back at a graceful stop).
+ */
+export interface AttemptRecord {
+  runId: string;
+  itemId: string;
+  action: string;
+  attempt: number;
+  workerId: string | null;
+  startedAt: number;
+  finishedAt: number | null;
+  outcome: string | null;
+}
+
 export interface Store {
   readonly kind: string;
   open(): Promise<void>;
@@ -74,4 +90,8 @@ export interface Store {
   getRun(id: string): Promise<RunRecord | undefined>;
   listRuns(filter: RunFilter): Promise<RunRecord[]>;
   listEvents(runId: string): Promise<EventRecord[]>;
+  /** Lists a run's recorded attempts, oldest first (durable stores only). */
+  listAttempts?(runId: string): Promise<AttemptRecord[]>;
+  /** Deletes finished runs created before `before` (epoch ms) with their trails. */
+  prune?(before: number): Promise<number>;
 }
