@@ -4,6 +4,7 @@
  */
 import { join, resolve } from 'node:path';
 import { MemoryStore } from './memory';
+import { PostgresStore } from './postgres';
 import { SqliteStore } from './sqlite';
 import type { Store } from './types';
 
@@ -22,10 +23,7 @@ export function storeFor(spec: string | undefined, storiesDir: string): Store {
     );
   }
   if (trimmed === 'memory') return new MemoryStore();
-  if (/^postgres(ql)?:\/\//i.test(trimmed)) {
-    // NOTE: the PostgreSQL store is not wired in yet; its backend plugs in here.
-    throw new Error(`--db ${redactUrl(trimmed)}: the PostgreSQL store is not available yet`);
-  }
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) return postgresStoreFor(trimmed);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
     throw new Error(
       `invalid --db value "${redactUrl(trimmed)}": unsupported URL scheme; ` +
@@ -33,6 +31,29 @@ export function storeFor(spec: string | undefined, storiesDir: string): Store {
     );
   }
   return new SqliteStore(resolve(trimmed));
+}
+
+/**
+ * Builds the PostgreSQL store for a `postgres://` URL. The query parameter `schema` chooses the
+ * schema of the tables and is removed before the URL reaches node-postgres.
+ */
+function postgresStoreFor(spec: string): PostgresStore {
+  let url: URL;
+  try {
+    url = new URL(spec);
+  } catch {
+    throw new Error(
+      `invalid --db value "${redactUrl(spec)}": not a valid URL; ` +
+        'expected postgres://user:password@host:port/database',
+    );
+  }
+  const schema = url.searchParams.get('schema') ?? undefined;
+  url.searchParams.delete('schema');
+  try {
+    return new PostgresStore({ connectionString: url.toString(), schema });
+  } catch (error) {
+    throw new Error(`invalid --db value "${redactUrl(spec)}": ${(error as Error).message}`);
+  }
 }
 
 /** Opens the store that `spec` names: see storeFor for the forms it accepts. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { expect } from 'chai';
 import { Pool } from 'pg';
 import { migrate, postgresMigrations } from '../../engine/store/migrations/postgres';
+import { openStore as openStoreFor, storeFor } from '../../engine/store';
 import { PostgresStore } from '../../engine/store/postgres';
 import type { NewEvent, NewWorkItem, WorkItem } from '../../engine/store/types';
 import { describeStoreContract, event } from './contract';
@@ -332,6 +333,41 @@ describe('PostgresStore', function () {
       expect(await store.listAttempts(old.id)).to.deep.equal([]);
       expect((await store.getRun(running.id))?.status).to.equal('running');
       expect(await store.pendingCount()).to.equal(1);
+    });
+  });
+
+  describe('storeFor with a postgres URL', function () {
+    useFreshSchema();
+
+    it('takes the schema from the URL', function () {
+      const store = storeFor('postgres://engine@127.0.0.1:5432/test?schema=engine_a', '.');
+      expect(store).to.be.instanceOf(PostgresStore);
+      expect((store as PostgresStore).schema).to.equal('engine_a');
+    });
+
+    it('defaults to the public schema', function () {
+      const store = storeFor('postgresql://127.0.0.1/test', '.');
+      expect((store as PostgresStore).schema).to.equal('public');
+    });
+
+    it('rejects an invalid schema parameter', function () {
+      expect(() => storeFor('postgres://engine:secret@127.0.0.1/test?schema=a-b', '.')).to.throw(
+        'invalid --db value "postgres://engine:***@127.0.0.1/test?schema=a-b": ' +
+          'invalid PostgreSQL schema name "a-b"',
+      );
+    });
+
+    it('opens the schema it names', async function () {
+      const separator = url.includes('?') ? '&' : '?';
+      const store = await openStoreFor(`${url}${separator}schema=${schema}`, '.');
+      try {
+        expect(store.kind).to.equal('postgres');
+        expect(await store.pendingCount()).to.equal(0);
+        const rows = await queryOnce(url, `SELECT version FROM "${schema}".schema_version`);
+        expect(rows).to.have.length(versions.length);
+      } finally {
+        await store.close();
+      }
     });
   });
 
