@@ -42,7 +42,7 @@ export interface PlistCodec {
   parseBinary(data: Uint8Array): PlistValue;
 }
 
-/** A command Fleet accepted, as the test sees it. */
+/** A command the fake accepted, with the fields tests assert on. */
 export interface RecordedCommand {
   commandUuid: string;
   requestType: string;

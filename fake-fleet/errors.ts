@@ -12,7 +12,7 @@ export interface FleetErrorBody {
   uuid: string;
 }
 
-/** An error the fake answers with, carrying its HTTP status and Fleet's body. */
+/** An error response of the fake: its HTTP status and the fields of Fleet's body. */
 export class FleetError extends Error {
   constructor(
     readonly status: number,
@@ -73,6 +73,9 @@ const GO_HTML_ESCAPES: Record<string, string> = {
  * `&`, U+2028 and U+2029 inside strings.
  */
 export function fleetJson(value: unknown): string {
-  const text = JSON.stringify(value, null, 2).replace(/[<>&\u2028\u2029]/g, (c) => GO_HTML_ESCAPES[c]);
+  const text = JSON.stringify(value, null, 2).replace(
+    /[<>&\u2028\u2029]/g,
+    (c) => GO_HTML_ESCAPES[c],
+  );
   return `${text}\n`;
 }

@@ -2,8 +2,8 @@
  * Fault injection for retry, timeout and crash tests. A queued fault hits the next `times`
  * requests (default 1) whose method and route match, before authentication, in queue order:
  * - `delayMs`: wait that long first, then go on (with `status`/`reset`, or handle normally);
- * - `reset`: destroy the socket without an answer (the client sees ECONNRESET or "socket hang up");
- * - `status`: answer that status, with `Retry-After: retryAfter` when given and `body` (default:
+ * - `reset`: destroy the socket without a response (the client sees ECONNRESET or "socket hang up");
+ * - `status`: respond with that status, with `Retry-After: retryAfter` when given and `body` (default:
  *   Fleet's error body for the status).
  */
 export interface FaultSpec {

@@ -46,7 +46,11 @@ export interface FakeHost {
   team_name: string | null;
   status: string;
   seen_time: string;
-  issues: { failing_policies_count: number; critical_vulnerabilities_count: number; total_issues_count: number };
+  issues: {
+    failing_policies_count: number;
+    critical_vulnerabilities_count: number;
+    total_issues_count: number;
+  };
   policies: FakeHostPolicy[];
   labels: Json[];
   software: Json[];
@@ -54,7 +58,7 @@ export interface FakeHost {
   maintenance_window: { starts_at: string; timezone: string | null } | null;
 }
 
-/** What a test passes to describe a host: the identity fields, everything else defaults. */
+/** Host description given by a test: id and uuid are required, every other field defaults. */
 export type FakeHostInput = Pick<FakeHost, 'id' | 'uuid'> &
   Partial<Omit<FakeHost, 'mdm'>> & { mdm?: Partial<FakeHostMdm> };
 

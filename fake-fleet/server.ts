@@ -38,7 +38,7 @@ export interface FakeFleetOptions {
   listenHost?: string;
   /** API tokens accepted as `Authorization: Bearer <token>`; default [DEFAULT_TOKEN]. */
   tokens?: string[];
-  /** Hosts Fleet knows; default defaultHosts(). */
+  /** Hosts in Fleet's datastore; default defaultHosts(). */
   hosts?: FakeHostInput[];
   /** Whether Apple MDM is turned on in Fleet; default true. */
   appleMdmConfigured?: boolean;
@@ -67,11 +67,11 @@ export interface FakeFleet {
   commands: RecordedCommand[];
   injectFault(spec: FaultSpec): void;
   addHost(input: FakeHostInput): FakeHost;
-  /** Stores a device's answer to a command, as `GET commands/results` returns it. */
+  /** Stores a device's result for a command, as `GET commands/results` returns it. */
   setCommandResult(
     commandUuid: string,
     hostUuid: string,
-    answer: { status: string; result?: string },
+    deviceResult: { status: string; result?: string },
   ): void;
   /** Forgets recorded requests, commands, results and queued faults. */
   reset(): void;
@@ -111,7 +111,7 @@ function readBody(request: http.IncomingMessage): Promise<{ raw: Buffer; bytes: 
     let bytes = 0;
     request.on('data', (chunk: Buffer) => {
       bytes += chunk.length;
-      // Past the limit the rest is read and dropped, so the client still gets an answer.
+      // Past the limit the rest is read and dropped, so the client still gets a response.
       if (bytes <= MAX_COMMAND_BODY_BYTES) chunks.push(chunk);
     });
     request.on('end', () => resolve({ raw: Buffer.concat(chunks), bytes }));
@@ -177,7 +177,8 @@ export async function startFakeFleet(options: FakeFleetOptions = {}): Promise<Fa
 
   const routes: { method: string; pattern: RegExp; handler: Handler }[] = [];
   function route(method: string, patterns: string[], handler: Handler): void {
-    for (const pattern of patterns) routes.push({ method, pattern: compileRoute(pattern), handler });
+    for (const pattern of patterns)
+      routes.push({ method, pattern: compileRoute(pattern), handler });
   }
 
   route('GET', ['hosts/identifier/:identifier'], ({ params, query }) => {
@@ -220,10 +221,10 @@ export async function startFakeFleet(options: FakeFleetOptions = {}): Promise<Fa
 
   route('GET', ['commands/results', 'mdm/commandresults'], ({ query }) => {
     const commandUuid = query.get('command_uuid') ?? '';
-    const answers = results.get(commandUuid);
-    if (answers === undefined) throw notFound('MDMCommand', commandUuid);
-    if (answers.size === 0) return { status: 200, body: {} };
-    return { status: 200, body: { results: [...answers.values()] } };
+    const deviceResults = results.get(commandUuid);
+    if (deviceResults === undefined) throw notFound('MDMCommand', commandUuid);
+    if (deviceResults.size === 0) return { status: 200, body: {} };
+    return { status: 200, body: { results: [...deviceResults.values()] } };
   });
 
   route('GET', ['commands', 'mdm/commands'], ({ query }) => {
@@ -236,12 +237,12 @@ export async function startFakeFleet(options: FakeFleetOptions = {}): Promise<Fa
         command.hostUuids
           .filter((uuid) => !identifier || uuid === filterHost?.uuid)
           .map((uuid) => {
-            const answer = results.get(command.commandUuid)?.get(uuid);
+            const result = results.get(command.commandUuid)?.get(uuid);
             return {
               host_uuid: uuid,
               command_uuid: command.commandUuid,
-              status: answer?.status ?? 'Pending',
-              updated_at: answer?.updated_at ?? command.receivedAt.toISOString(),
+              status: result?.status ?? 'Pending',
+              updated_at: result?.updated_at ?? command.receivedAt.toISOString(),
               request_type: command.requestType,
               hostname: hosts.find((host) => host.uuid === uuid)?.hostname ?? '',
             };
@@ -339,7 +340,7 @@ export async function startFakeFleet(options: FakeFleetOptions = {}): Promise<Fa
       return;
     }
 
-    // The router answers 405 before any handler, so before authentication.
+    // Fleet's router rejects a wrong method before any handler runs, so before authentication.
     const found = matching.find((candidate) => candidate.entry.method === method);
     if (found === undefined) {
       const allowed = matching.map((candidate) => candidate.entry.method).join(', ');
@@ -357,20 +358,21 @@ export async function startFakeFleet(options: FakeFleetOptions = {}): Promise<Fa
         decodeURIComponent(value),
       ]),
     );
-    const answer = found.entry.handler({
+    const result = found.entry.handler({
       params,
       query: url.searchParams,
       rawBody: raw,
       tooLarge: bytes > MAX_COMMAND_BODY_BYTES,
       token,
     });
-    send(response, answer.status, answer.body);
+    send(response, result.status, result.body);
   }
 
   const server = http.createServer((request, response) => {
     handle(request, response).catch((error: unknown) => {
       if (error instanceof FleetError) return sendError(response, error);
       const reason = error instanceof Error ? error.message : String(error);
+      console.error(`fake Fleet failed on ${request.method} ${request.url}: ${reason}`);
       sendError(response, new FleetError(500, 'Internal Server Error', 'base', reason));
     });
   });
@@ -394,21 +396,21 @@ export async function startFakeFleet(options: FakeFleetOptions = {}): Promise<Fa
       hosts.push(host);
       return host;
     },
-    setCommandResult(commandUuid, hostUuid, answer) {
+    setCommandResult(commandUuid, hostUuid, deviceResult) {
       const command = commands.find((candidate) => candidate.commandUuid === commandUuid);
-      const answers = results.get(commandUuid);
-      if (command === undefined || answers === undefined) {
+      const deviceResults = results.get(commandUuid);
+      if (command === undefined || deviceResults === undefined) {
         throw new Error(`no command ${commandUuid} was enqueued on the fake Fleet`);
       }
-      answers.set(hostUuid, {
+      deviceResults.set(hostUuid, {
         host_uuid: hostUuid,
         command_uuid: commandUuid,
-        status: answer.status,
+        status: deviceResult.status,
         updated_at: new Date().toISOString(),
         request_type: command.requestType,
         hostname: hosts.find((host) => host.uuid === hostUuid)?.hostname ?? '',
         payload: Buffer.from(command.rawCommand, 'base64').toString('base64'),
-        result: Buffer.from(answer.result ?? '').toString('base64'),
+        result: Buffer.from(deviceResult.result ?? '').toString('base64'),
       });
     },
     reset() {
