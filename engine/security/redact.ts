@@ -1,0 +1,202 @@
+/**
+ * Removal of credential values from everything the engine writes: log lines, stored events,
+ * trails, error messages and HTTP responses.
+ *
+ * A secret is replaced wherever it appears as a substring, in these forms: as written, URL-
+ * encoded (`encodeURIComponent` and the form encoding with `+`), and base64 / base64url.
+ * Base64 text is matched at all three byte alignments and the whole base64 token around a
+ * match is replaced, which covers `Basic base64(user:secret)` and `base64(secret:)` headers.
+ */
+import type { Json } from '../types';
+
+export const REDACTED = '[REDACTED]';
+
+/**
+ * Secrets shorter than this are replaced only where a whole string equals them. Replacing a
+ * three-letter value inside every text would shred the logs without hiding anything real.
+ */
+export const MIN_SUBSTRING_SECRET_LENGTH = 4;
+
+/** Base64 matching needs a distinctive core; shorter secrets give cores that occur by chance. */
+const MIN_BASE64_SECRET_BYTES = 6;
+
+/** Header names whose values are always replaced, whatever they contain. */
+export const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie|set-cookie|x-api-key|x-auth-token|.*signature.*|.*secret.*)$/i;
+
+const BASE64_CHARS = /[A-Za-z0-9+/_-]/;
+
+export class Redactor {
+  private readonly exact: Set<string>;
+  private readonly substrings: string[];
+  private readonly base64Cores: string[];
+
+  constructor(secrets: Iterable<string>) {
+    this.exact = new Set();
+    const substrings = new Set<string>();
+    const cores = new Set<string>();
+    for (const secret of secrets) {
+      if (typeof secret !== 'string' || secret === '') continue;
+      this.exact.add(secret);
+      if (secret.length < MIN_SUBSTRING_SECRET_LENGTH) continue;
+      for (const form of textForms(secret)) substrings.add(form);
+      if (Buffer.byteLength(secret) >= MIN_BASE64_SECRET_BYTES) {
+        for (const core of base64Cores(Buffer.from(secret))) cores.add(core);
+      }
+    }
+    // Longest first, so a secret that contains another is replaced whole.
+    this.substrings = [...substrings].sort((a, b) => b.length - a.length);
+    this.base64Cores = [...cores];
+  }
+
+  /** True when there is nothing to redact, so callers can skip the walk. */
+  get empty(): boolean {
+    return this.exact.size === 0;
+  }
+
+  /** Replaces every known form of every secret in a string. */
+  string(text: string): string {
+    if (this.exact.has(text)) return REDACTED;
+    let result = text;
+    for (const form of this.substrings) {
+      if (result.includes(form)) result = result.split(form).join(REDACTED);
+    }
+    for (const core of this.base64Cores) {
+      result = replaceBase64Token(result, core);
+    }
+    return result;
+  }
+
+  /**
+   * Returns a deep copy with every string redacted and the values of sensitive headers
+   * (SENSITIVE_HEADER names inside an object under a `headers` key) replaced. Cycles become `[Circular]`; non-JSON leaves are kept.
+   */
+  value<T>(input: T): T {
+    return this.walk(input, new WeakSet(), false) as T;
+  }
+
+  /** Returns a JSON-safe description of an error, with message, stack and cause redacted. */
+  error(error: unknown): Json {
+    return this.value(describeError(error, 0));
+  }
+
+  /** `inHeaders` is true for the direct fields of an object stored under a `headers` key. */
+  private walk(input: unknown, seen: WeakSet<object>, inHeaders: boolean): unknown {
+    if (typeof input === 'string') return this.string(input);
+    if (input === null || typeof input !== 'object') return input;
+    if (seen.has(input)) return '[Circular]';
+    seen.add(input);
+    if (input instanceof Error) return this.walk(describeError(input, 0), seen, false);
+    if (Buffer.isBuffer(input)) return this.string(input.toString('utf8'));
+    if (Array.isArray(input)) return input.map((item) => this.walk(item, seen, false));
+    if (input instanceof Date) return input;
+
+    const copy: Record<string, unknown> = {};
+    for (const [key, value] of Object.entries(input)) {
+      const redactedKey = this.string(key);
+      const redactedValue =
+        inHeaders && SENSITIVE_HEADER.test(key) && (typeof value === 'string' || Array.isArray(value))
+          ? REDACTED
+          : this.walk(value, seen, /headers$/i.test(key));
+      Object.defineProperty(copy, redactedKey, {
+        value: redactedValue,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+    return copy;
+  }
+}
+
+/** Lists the textual forms a secret takes in URLs, query strings and form bodies. */
+function textForms(secret: string): string[] {
+  const forms = [secret, encodeURIComponent(secret), new URLSearchParams({ s: secret }).toString().slice(2)];
+  // Some encoders (PHP, older Java) use lower-case percent escapes.
+  forms.push(encodeURIComponent(secret).replace(/%[0-9A-F]{2}/g, (escape) => escape.toLowerCase()));
+  return [...new Set(forms)];
+}
+
+/**
+ * Returns, for each byte alignment 0, 1 and 2, the base64 characters that depend only on the
+ * secret's bytes, in both the standard and the URL-safe alphabet. Any base64 text of a
+ * message containing the secret contains one of these cores.
+ */
+function base64Cores(secret: Buffer): string[] {
+  const cores: string[] = [];
+  for (let offset = 0; offset < 3; offset += 1) {
+    const padded = Buffer.concat([Buffer.alloc(offset), secret, Buffer.alloc(3)]);
+    const encoded = padded.toString('base64');
+    const first = Math.ceil((offset * 4) / 3);
+    const lastByte = offset + secret.length;
+    // Character i depends on bits [6i, 6i + 6); keep those that end inside the secret.
+    const last = Math.floor((lastByte * 8) / 6);
+    const core = encoded.slice(first, last);
+    cores.push(core, core.replace(/\+/g, '-').replace(/\//g, '_'));
+  }
+  return [...new Set(cores)].filter((core) => core.length >= 4);
+}
+
+/** Replaces each base64 token (a run of base64 characters and padding) that contains `core`. */
+function replaceBase64Token(text: string, core: string): string {
+  let result = text;
+  let from = 0;
+  for (;;) {
+    const index = result.indexOf(core, from);
+    if (index < 0) return result;
+    let start = index;
+    while (start > 0 && BASE64_CHARS.test(result[start - 1])) start -= 1;
+    let end = index + core.length;
+    while (end < result.length && BASE64_CHARS.test(result[end])) end += 1;
+    while (end < result.length && result[end] === '=') end += 1;
+    result = result.slice(0, start) + REDACTED + result.slice(end);
+    from = start + REDACTED.length;
+  }
+}
+
+/** Describes an error as plain data, following `cause` and `AggregateError.errors` a few levels. */
+function describeError(error: unknown, depth: number): Json {
+  if (!(error instanceof Error)) return { message: String(error) };
+  const described: Record<string, Json> = { type: error.name, message: error.message };
+  if (error.stack !== undefined) described.stack = error.stack;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' || typeof code === 'number') described.code = code;
+  if (depth < 3 && error.cause !== undefined) described.cause = describeError(error.cause, depth + 1);
+  if (depth < 3 && error instanceof AggregateError) {
+    described.errors = error.errors.slice(0, 10).map((inner) => describeError(inner, depth + 1));
+  }
+  return described;
+}
+
+/**
+ * pino `redact` paths for the places where request and response headers usually sit in log
+ * objects. The formatter and serializers from `createPinoOptions` catch the rest.
+ */
+export function pinoRedactPaths(extraHeaders: string[] = []): string[] {
+  const headers = ['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-hub-signature-256', 'x-signature'];
+  const names = [...headers, ...extraHeaders.map((name) => name.toLowerCase())];
+  const parents = ['headers', 'req.headers', 'res.headers', 'request.headers', 'response.headers', '*.headers'];
+  return parents.flatMap((parent) => names.map((name) => `${parent}["${name}"]`));
+}
+
+/**
+ * pino options that redact credentials: header paths, a log formatter that deep-redacts every
+ * logged object, an `err` serializer, and a hook that redacts the message text.
+ */
+export function createPinoOptions(redactor: Redactor, extraHeaders: string[] = []) {
+  return {
+    redact: { paths: pinoRedactPaths(extraHeaders), censor: REDACTED },
+    formatters: {
+      log: (object: Record<string, unknown>) => redactor.value(object),
+    },
+    // The log formatter runs first and has already turned errors into plain objects.
+    serializers: {
+      err: (error: unknown) => (error instanceof Error ? redactor.error(error) : redactor.value(error)),
+      error: (error: unknown) => (error instanceof Error ? redactor.error(error) : redactor.value(error)),
+    },
+    hooks: {
+      logMethod(this: unknown, args: unknown[], method: (...inner: unknown[]) => void) {
+        method.apply(this, args.map((arg) => (typeof arg === 'string' ? redactor.string(arg) : arg)));
+      },
+    },
+  };
+}
