@@ -321,6 +321,24 @@ export class SqliteStore implements Store {
     return this.sql().prune.run(before).changes;
   }
 
+  async listClaimants(): Promise<string[]> {
+    const rows = this.sql().claimants.all(Date.now()) as { claimed_by: string }[];
+    return rows.map((row) => row.claimed_by);
+  }
+
+  async releaseClaimsOf(workerIds: string[]): Promise<number> {
+    const sql = this.sql();
+    const now = Date.now();
+    return this.database().transaction(() => {
+      let released = 0;
+      for (const workerId of workerIds) {
+        sql.interruptAttemptsOf.run(now, workerId);
+        released += sql.releaseClaimsOf.run(workerId).changes;
+      }
+      return released;
+    })();
+  }
+
   /** Writes every queued createRun in one transaction, then settles their promises. */
   private flushRuns(): void {
     this.flushScheduled = false;
@@ -432,6 +450,16 @@ function prepare(db: Database.Database) {
     getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
     listEvents: db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY seq'),
     listAttempts: db.prepare('SELECT * FROM attempts WHERE run_id = ? ORDER BY started_at, rowid'),
+    claimants: db.prepare(
+      'SELECT DISTINCT claimed_by FROM work_items WHERE claimed_by IS NOT NULL AND lease_until > ?',
+    ),
+    interruptAttemptsOf: db.prepare(
+      "UPDATE attempts SET finished_at = ?, outcome = 'interrupted' WHERE finished_at IS NULL " +
+        'AND item_id IN (SELECT id FROM work_items WHERE claimed_by = ?)',
+    ),
+    releaseClaimsOf: db.prepare(
+      'UPDATE work_items SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?',
+    ),
     prune: db.prepare("DELETE FROM runs WHERE created_at < ? AND status != 'running'"),
   };
 }

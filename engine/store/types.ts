@@ -94,4 +94,11 @@ export interface Store {
   listAttempts?(runId: string): Promise<AttemptRecord[]>;
   /** Deletes finished runs created before `before` (epoch ms) with their trails. */
   prune?(before: number): Promise<number>;
+  /** Lists the worker ids that hold unexpired claims. */
+  listClaimants?(): Promise<string[]>;
+  /**
+   * Gives back every claim of the given workers, which must be known to be gone (a crashed
+   * process), and marks their open attempts interrupted. Returns the number of items.
+   */
+  releaseClaimsOf?(workerIds: string[]): Promise<number>;
 }

@@ -226,3 +226,44 @@ describe('SQLite migrations', function () {
     db.close();
   });
 });
+
+describe('SqliteStore claims of gone workers', function () {
+  let store: SqliteStore;
+
+  beforeEach(async function () {
+    store = new SqliteStore(freshFile());
+    await store.open();
+  });
+
+  afterEach(async function () {
+    await store.close();
+    await removeDirectory();
+  });
+
+  it('lists workers with live claims', async function () {
+    for (let i = 0; i < 3; i += 1) {
+      await store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'));
+    }
+    await store.claim('worker-a', 1, 60_000);
+    await store.claim('worker-b', 1, 20);
+    await new Promise((resolve) => setTimeout(resolve, 40));
+    expect(await store.listClaimants()).to.deep.equal(['worker-a']);
+  });
+
+  it('releases claims and interrupts attempts', async function () {
+    const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'));
+    await store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'));
+    const [gone] = await store.claim('worker-gone', 1, 60_000);
+    await store.recordAttempt({ ...gone, attempt: 1 });
+    await store.claim('worker-alive', 1, 60_000);
+
+    expect(await store.releaseClaimsOf(['worker-gone'])).to.equal(1);
+    expect(await store.listClaimants()).to.deep.equal(['worker-alive']);
+    const [again] = await store.claim('worker-new', 10, 60_000);
+    expect(again.id).to.equal(gone.id);
+    expect(again.attempt).to.equal(1);
+    const attempts = await store.listAttempts(run.id);
+    expect(attempts).to.have.length(1);
+    expect(attempts[0].outcome).to.equal('interrupted');
+  });
+});
