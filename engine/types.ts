@@ -82,6 +82,29 @@ export interface WebhookRequest {
   received_at: string;
 }
 
+/** An outgoing HTTP request as actions build it; the transport sends it. */
+export interface HttpRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  query?: Record<string, string | number | boolean | (string | number | boolean)[]>;
+  body?: string | Buffer;
+  timeoutMs: number;
+  signal?: AbortSignal;
+}
+
+export interface HttpResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/**
+ * Sends HTTP requests for actions. The engine's default uses axios with keep-alive agents;
+ * story tests replace it with canned responses.
+ */
+export type HttpTransport = (request: HttpRequest) => Promise<HttpResponse>;
+
 export interface ActionInput {
   story: LoadedStory;
   action: LoadedAction;
@@ -94,6 +117,7 @@ export interface ActionInput {
   log: Logger;
   /** Number of this attempt, 1 for the first. */
   attempt: number;
+  http: HttpTransport;
 }
 
 export interface ActionResult {
@@ -136,6 +160,8 @@ export interface ActionType {
   readonly expressionFields?: readonly string[];
   /** Fields kept as written, never evaluated (settings such as `retry` or `rules`). */
   readonly literalFields?: readonly string[];
+  /** True when running the action has effects outside the engine (an HTTP call). */
+  readonly sideEffects?: boolean;
   /** Checks beyond the schema, run at load time. */
   check?(action: ActionSpec): LoadProblem[];
   /** Entry points only: the route this action hosts. */

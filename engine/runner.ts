@@ -1,0 +1,330 @@
+/**
+ * The runner: accepts webhook requests as new runs in the store and executes pending work.
+ * Each work item runs one action for one incoming event; what it emits becomes events in the
+ * store and work items for the actions after it, in one atomic step.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
+import { axiosTransport } from './http';
+import { makeRedactor, type Redact } from './redact';
+import type { Completion, NewEvent, NewWorkItem, Store, WorkItem } from './store/types';
+import {
+  ActionError,
+  type ActionInput,
+  type EvalContext,
+  type HttpTransport,
+  type Json,
+  type LoadedAction,
+  type LoadedStory,
+  type RunRecord,
+  type RunStatus,
+  type WebhookRequest,
+  type WebhookRoute,
+} from './types';
+
+export interface RunnerOptions {
+  stories: LoadedStory[];
+  store: Store;
+  logger: Logger;
+  /** Source of credentials and resources; default process.env. */
+  env?: NodeJS.ProcessEnv;
+  /** Work items executed at once. */
+  concurrency?: number;
+  /** How long a claim lasts before another worker may take the item. */
+  leaseMs?: number;
+  /** How often an idle worker looks for work that other processes or timers made ready. */
+  pollMs?: number;
+  http?: HttpTransport;
+  workerId?: string;
+}
+
+/** A webhook that the server hosts, with the story and action it belongs to. */
+export interface HostedWebhook {
+  story: LoadedStory;
+  action: LoadedAction;
+  route: WebhookRoute;
+  /** Full URL path: /webhook/<story path>/<path>. */
+  url: string;
+}
+
+interface StoryRuntime extends StoryValues {
+  story: LoadedStory;
+  redact: Redact;
+}
+
+export class Runner {
+  readonly webhooks: HostedWebhook[] = [];
+  private readonly runtimes = new Map<string, StoryRuntime>();
+  private readonly store: Store;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private readonly leaseMs: number;
+  private readonly pollMs: number;
+  private readonly http: HttpTransport;
+  private readonly workerId: string;
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly waiters = new Map<string, ((run: RunRecord) => void)[]>();
+  private readonly abort = new AbortController();
+  private wake: (() => void) | undefined;
+  private signalled = false;
+  private loop: Promise<void> | undefined;
+  private stopping = false;
+
+  constructor(options: RunnerOptions) {
+    this.store = options.store;
+    this.log = options.logger;
+    this.concurrency = options.concurrency ?? 32;
+    this.leaseMs = options.leaseMs ?? 5 * 60_000;
+    this.pollMs = options.pollMs ?? 250;
+    this.http = options.http ?? axiosTransport;
+    this.workerId = options.workerId ?? `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
+
+    const missing: string[] = [];
+    for (const story of options.stories) {
+      const values = resolveStoryValues(story, options.env ?? process.env, missing);
+      const redact = makeRedactor(Object.values(values.credentials));
+      this.runtimes.set(story.path, { story, ...values, redact });
+      for (const action of story.actions) {
+        const route = action.kind.webhookRoute?.(action);
+        if (route) this.webhooks.push({ story, action, route, url: `/webhook/${story.path}/${route.path}` });
+      }
+    }
+    if (missing.length > 0) throw new StoryConfigError(missing);
+  }
+
+  /** Stores a webhook request as a new run; resolves once the store has made it durable. */
+  async accept(webhook: HostedWebhook, request: WebhookRequest): Promise<RunRecord> {
+    const runId = randomUUID();
+    const run = await this.store.createRun(
+      { id: runId, story: webhook.story.path, storyName: webhook.story.name },
+      {
+        runId,
+        story: webhook.story.path,
+        action: webhook.action.name,
+        parentEventId: null,
+        input: request as unknown as Json,
+        lineage: {},
+        availableAt: Date.now(),
+      },
+    );
+    this.notify();
+    return run;
+  }
+
+  /** Starts executing pending work. */
+  start(): void {
+    if (this.loop) return;
+    this.loop = this.work();
+  }
+
+  /** Stops claiming, waits for work in flight, and releases nothing that was not finished. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.notify();
+    await this.loop;
+    await Promise.allSettled([...this.inflight]);
+  }
+
+  /** Stops at once: aborts actions in flight; their items stay claimed until the lease ends. */
+  abortNow(): void {
+    this.stopping = true;
+    this.abort.abort();
+    this.notify();
+  }
+
+  /** Resolves when the run has no pending work left. */
+  async waitForRun(runId: string): Promise<RunRecord> {
+    const finished = new Promise<RunRecord>((resolve) => {
+      const list = this.waiters.get(runId) ?? [];
+      list.push(resolve);
+      this.waiters.set(runId, list);
+    });
+    const current = await this.store.getRun(runId);
+    if (current && current.status !== 'running') this.settle(current);
+    return finished;
+  }
+
+  /** Number of work items being executed by this process. */
+  get busy(): number {
+    return this.inflight.size;
+  }
+
+  private notify(): void {
+    this.signalled = true;
+    this.wake?.();
+  }
+
+  private idle(ms: number): Promise<void> {
+    if (this.signalled) {
+      this.signalled = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        if (this.wake === finish) this.wake = undefined;
+        this.signalled = false;
+        resolve();
+      };
+      const timer = setTimeout(finish, ms);
+      this.wake = finish;
+    });
+  }
+
+  private async work(): Promise<void> {
+    while (!this.stopping) {
+      const free = this.concurrency - this.inflight.size;
+      if (free <= 0) {
+        await this.idle(this.pollMs);
+        continue;
+      }
+      let items: WorkItem[];
+      try {
+        items = await this.store.claim(this.workerId, free, this.leaseMs);
+      } catch (error) {
+        this.log.error({ err: error }, 'claiming work failed; retrying');
+        await this.idle(this.pollMs * 4);
+        continue;
+      }
+      if (items.length === 0) {
+        await this.idle(this.pollMs);
+        continue;
+      }
+      for (const item of items) {
+        const task: Promise<void> = this.execute(item)
+          .catch((error: unknown) => {
+            this.log.error({ err: error, runId: item.runId, action: item.action }, 'work item failed');
+          })
+          .finally(() => {
+            this.inflight.delete(task);
+            this.notify();
+          });
+        this.inflight.add(task);
+      }
+    }
+  }
+
+  private async execute(claimed: WorkItem): Promise<void> {
+    const item = { ...claimed, attempt: claimed.attempt + 1 };
+    const runtime = this.runtimes.get(item.story);
+    const action = runtime?.story.byName.get(item.action);
+    const startedAt = Date.now();
+    if (!runtime || !action) {
+      const error = `story "${item.story}" has no action "${item.action}" in this process; load the story that created this run`;
+      await this.finish(item, { events: [failedEvent(item, item.action, error, startedAt)], children: [] });
+      return;
+    }
+    if (action.kind.sideEffects) await this.store.recordAttempt(item);
+
+    const context: EvalContext = {
+      ...item.lineage,
+      credentials: runtime.credentials,
+      resources: runtime.resources,
+      meta: {
+        story: runtime.story.name,
+        run_id: item.runId,
+        event_id: item.parentEventId,
+        action: action.name,
+        time: new Date(startedAt).toISOString(),
+      },
+    };
+    const log = this.log.child({ runId: item.runId, story: runtime.story.path, action: action.name });
+    const input: ActionInput = {
+      story: runtime.story,
+      action,
+      event: item.input,
+      context,
+      field: async <T>(name: string) => {
+        const compiled = action.compiled[name];
+        return (compiled ? await compiled.evaluate(context) : action.options[name]) as T;
+      },
+      signal: this.abort.signal,
+      log,
+      attempt: item.attempt,
+      http: this.http,
+    };
+
+    let completion: Completion;
+    try {
+      const result = await action.kind.run(input);
+      completion = this.emitted(item, action, result.emit, result.summary ?? null, startedAt, runtime.redact);
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      const message = runtime.redact(`${action.name}: ${reason}`);
+      if (!(error instanceof ActionError)) log.debug({ err: runtime.redact(String(error)) }, 'action threw');
+      completion = { events: [failedEvent(item, action.name, message, startedAt)], children: [] };
+    }
+    await this.finish(item, completion);
+  }
+
+  private emitted(
+    item: WorkItem,
+    action: LoadedAction,
+    payloads: Json[],
+    summary: string | null,
+    startedAt: number,
+    redact: Redact,
+  ): Completion {
+    const finishedAt = Date.now();
+    const base = { action: action.name, parentId: item.parentEventId, attempt: item.attempt, startedAt, finishedAt };
+    const redactedSummary = summary === null ? null : redact(summary);
+    if (payloads.length === 0) {
+      const skipped: NewEvent = { ...base, id: randomUUID(), status: 'skipped', payload: null, error: null, summary: redactedSummary };
+      return { events: [skipped], children: [] };
+    }
+    const events: NewEvent[] = [];
+    const children: NewWorkItem[] = [];
+    for (const payload of payloads) {
+      const id = randomUUID();
+      events.push({ ...base, id, status: 'emitted', payload: redact(payload), error: null, summary: redactedSummary });
+      const lineage = { ...item.lineage, [action.name]: payload };
+      for (const child of action.children) {
+        children.push({
+          runId: item.runId,
+          story: item.story,
+          action: child,
+          parentEventId: id,
+          input: payload,
+          lineage,
+          availableAt: finishedAt,
+        });
+      }
+    }
+    return { events, children };
+  }
+
+  private async finish(item: WorkItem, completion: Completion): Promise<void> {
+    const result = await this.store.complete(item, completion);
+    if (result.runFinished) await this.runFinished(item.runId, result.runFinished);
+  }
+
+  private async runFinished(runId: string, status: RunStatus): Promise<void> {
+    const run = await this.store.getRun(runId);
+    if (status === 'failed') this.log.warn({ runId, story: run?.story, error: run?.error }, 'run failed');
+    else this.log.debug({ runId, story: run?.story }, 'run succeeded');
+    if (run) this.settle(run);
+  }
+
+  private settle(run: RunRecord): void {
+    const list = this.waiters.get(run.id);
+    if (!list) return;
+    this.waiters.delete(run.id);
+    for (const resolve of list) resolve(run);
+  }
+}
+
+function failedEvent(item: WorkItem, action: string, error: string, startedAt: number): NewEvent {
+  return {
+    id: randomUUID(),
+    action,
+    parentId: item.parentEventId,
+    status: 'failed',
+    payload: null,
+    error,
+    summary: null,
+    attempt: item.attempt,
+    startedAt,
+    finishedAt: Date.now(),
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * The webhook server: hosts every webhook of the loaded stories under
+ * /webhook/<story path>/<path>, stores each accepted request as a run and answers with the
+ * run id. Every error is a JSON body `{error: {status, code, message}}`.
+ */
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import express, { type NextFunction, type Request, type Response } from 'express';
+import type { Logger } from 'pino';
+import type { HostedWebhook, Runner } from './runner';
+import type { Json, WebhookRequest } from './types';
+
+export interface ServerOptions {
+  runner: Runner;
+  logger: Logger;
+}
+
+/** An HTTP error with the status and a stable code for the JSON body. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+    this.name = 'HttpError';
+  }
+}
+
+function sendError(res: Response, error: HttpError): void {
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  res.status(error.status).json({ error: { status: error.status, code: error.code, message: error.message } });
+}
+
+function isJsonType(type: string): boolean {
+  return /^application\/(?:[\w.+-]+\+)?json$/i.test(type);
+}
+
+/** Decodes a raw body as JSON; an empty body is null. */
+function parseBody(req: Request, raw: Buffer): Json {
+  if (raw.length === 0) return null;
+  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
+  if (!isJsonType(type)) {
+    throw new HttpError(
+      415,
+      'unsupported_media_type',
+      `unsupported Content-Type "${type || '(none)'}"; send the body as application/json`,
+    );
+  }
+  const text = raw.toString('utf8');
+  try {
+    return JSON.parse(text) as Json;
+  } catch (error) {
+    throw new HttpError(400, 'invalid_json', `request body is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function flatHeaders(req: Request): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
+  }
+  return headers;
+}
+
+/** Reads the raw body up to the webhook's limit; rejects larger bodies with 413. */
+function readBody(req: Request, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length']);
+    if (Number.isFinite(declared) && declared > limit) {
+      reject(new HttpError(413, 'payload_too_large', `request body is ${declared} bytes; this webhook accepts at most ${limit}`));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        reject(new HttpError(413, 'payload_too_large', `request body exceeds ${limit} bytes, the limit of this webhook`));
+        req.destroy();
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function createApp(options: ServerOptions): express.Express {
+  const { runner, logger } = options;
+  const routes = new Map<string, HostedWebhook>(runner.webhooks.map((webhook) => [webhook.url, webhook]));
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('etag', false);
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok', webhooks: routes.size, busy: runner.busy });
+  });
+
+  app.all('/webhook/{*rest}', async (req: Request, res: Response) => {
+    const url = req.path.replace(/\/+$/, '');
+    const webhook = routes.get(url);
+    try {
+      if (!webhook) throw new HttpError(404, 'webhook_not_found', `no webhook is hosted at ${url}`);
+      if (!webhook.route.methods.includes(req.method)) {
+        const allowed = webhook.route.methods.join(', ');
+        throw new HttpError(405, 'method_not_allowed', `${req.method} is not accepted here; use ${allowed}`, {
+          Allow: allowed,
+        });
+      }
+      const raw = await readBody(req, webhook.route.maxBodyBytes);
+      const request: WebhookRequest = {
+        method: req.method,
+        path: url,
+        query: req.query as Record<string, Json>,
+        headers: flatHeaders(req),
+        body: parseBody(req, raw),
+        received_at: new Date().toISOString(),
+      };
+      let runId: string;
+      try {
+        runId = (await runner.accept(webhook, request)).id;
+      } catch (error) {
+        logger.error({ err: error, webhook: url }, 'storing the webhook request failed');
+        throw new HttpError(503, 'store_unavailable', 'the request could not be stored; retry later', {
+          'Retry-After': '5',
+        });
+      }
+      res.status(webhook.route.status).json({ run_id: runId });
+    } catch (error) {
+      if (error instanceof HttpError) {
+        logger.debug({ status: error.status, code: error.code, webhook: url }, 'webhook rejected');
+        sendError(res, error);
+        return;
+      }
+      throw error;
+    }
+  });
+
+  app.use((req: Request, res: Response) => {
+    sendError(res, new HttpError(404, 'not_found', `nothing is served at ${req.path}; webhooks live under /webhook/`));
+  });
+
+  app.use((error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    logger.error({ err: error }, 'unexpected error in the webhook server');
+    sendError(res, new HttpError(500, 'internal_error', 'internal error; see the engine log'));
+  });
+  return app;
+}
+
+export interface StartedServer {
+  server: Server;
+  url: string;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Listens on host:port (port 0 picks a free one). */
+export function listen(app: express.Express, host: string, port: number): Promise<StartedServer> {
+  return new Promise((resolve, reject) => {
+    const server = app.listen(port, host);
+    server.keepAliveTimeout = 65_000;
+    server.once('error', reject);
+    server.once('listening', () => {
+      const address = server.address() as AddressInfo;
+      const shownHost = host.includes(':') ? `[${host}]` : host;
+      resolve({
+        server,
+        port: address.port,
+        url: `http://${shownHost}:${address.port}`,
+        close: () =>
+          new Promise<void>((done) => {
+            server.close(() => done());
+            server.closeIdleConnections();
+          }),
+      });
+    });
+  });
+}

@@ -1,0 +1,26 @@
+/** Renders a run's events as the trail printed by one-shot runs and `engine events`. */
+import type { EventRecord, RunRecord } from './types';
+
+const MARKS: Record<EventRecord['status'], string> = { emitted: 'ok', skipped: '--', failed: 'FAIL' };
+
+function duration(event: EventRecord): string {
+  return `${Math.max(0, event.finishedAt - event.startedAt)} ms`;
+}
+
+export function formatTrail(run: RunRecord, events: EventRecord[], options: { payloads?: boolean } = {}): string {
+  const width = Math.max(6, ...events.map((event) => event.action.length));
+  const lines = [`run ${run.id} of story "${run.storyName}" (${run.story})`];
+  for (const event of events) {
+    const note = event.error ?? event.summary ?? (event.status === 'skipped' ? 'emitted nothing' : '');
+    const attempt = event.attempt > 1 ? ` (attempt ${event.attempt})` : '';
+    lines.push(
+      `  ${MARKS[event.status].padEnd(4)} ${event.action.padEnd(width)}  ${duration(event).padStart(7)}  ${note}${attempt}`.trimEnd(),
+    );
+    if (options.payloads && event.status === 'emitted') {
+      const body = JSON.stringify(event.payload, null, 2).split('\n');
+      lines.push(...body.map((line) => `         ${line}`));
+    }
+  }
+  lines.push(`run ${run.status}${run.error ? `: ${run.error}` : ''}`);
+  return lines.join('\n');
+}
