@@ -196,7 +196,8 @@ function rootCheck(action: string, ancestors: Set<string>): RootCheck {
     if (ancestors.has(name) || (CONTEXT_ROOTS as readonly string[]).includes(name)) return undefined;
     const known = [...ancestors, ...CONTEXT_ROOTS];
     const hint = name === action ? '; an action cannot read its own event' : didYouMean(name, known);
-    return `unknown name "${name}"${hint}. Available here: ${known.join(', ')}`;
+    const stop = hint.endsWith('?') ? '' : '.';
+    return `unknown name "${name}"${hint}${stop} Available here: ${known.join(', ')}`;
   };
 }
 
@@ -262,7 +263,7 @@ export function loadStory(file: string): LoadResult {
   if (source.value === null || typeof source.value !== 'object' || Array.isArray(source.value)) {
     const message = 'a story must be a mapping with at least an "actions" list';
     return {
-      problems: [{ code: 'not_a_story', message, field: '', position: source.at(0) }],
+      problems: [{ code: 'not_a_story', message, field: '', position: source.position([]) }],
       source: text,
     };
   }
@@ -282,8 +283,6 @@ export function loadStory(file: string): LoadResult {
   }
   const specs = toSpecs(raw, source);
   problems.push(...referenceProblems(specs, source));
-  if (problems.length > 0) return { problems, source: text };
-
   const actions = compileActions(specs, source, problems);
   const byName = new Map(actions.map((action) => [action.name, action]));
   for (const action of actions) {

@@ -18,3 +18,6 @@ export function createLogger(level: string, destination?: DestinationStream): Lo
     destination ?? pino.destination({ fd: 1, sync: false }),
   );
 }
+
+/** Destination for logs when standard output carries the command's own result. */
+createLogger.stderr = (): DestinationStream => pino.destination({ fd: 2, sync: true });

@@ -18,7 +18,7 @@ function distance(a: string, b: string): number {
 /** Returns the candidate closest to `name`, if it is close enough to be a likely typo. */
 export function closest(name: string, candidates: Iterable<string>): string | undefined {
   let best: string | undefined;
-  let bestDistance = Math.max(2, Math.floor(name.length / 3)) + 1;
+  let bestDistance = Math.max(1, Math.floor(name.length / 4)) + 1;
   for (const candidate of candidates) {
     const d = distance(name.toLowerCase(), candidate.toLowerCase());
     if (d < bestDistance) {

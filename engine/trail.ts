@@ -11,7 +11,10 @@ export function formatTrail(run: RunRecord, events: EventRecord[], options: { pa
   const width = Math.max(6, ...events.map((event) => event.action.length));
   const lines = [`run ${run.id} of story "${run.storyName}" (${run.story})`];
   for (const event of events) {
-    const note = event.error ?? event.summary ?? (event.status === 'skipped' ? 'emitted nothing' : '');
+    const error = event.error?.startsWith(`${event.action}: `)
+      ? event.error.slice(event.action.length + 2)
+      : event.error;
+    const note = error ?? event.summary ?? (event.status === 'skipped' ? 'emitted nothing' : '');
     const attempt = event.attempt > 1 ? ` (attempt ${event.attempt})` : '';
     lines.push(
       `  ${MARKS[event.status].padEnd(4)} ${event.action.padEnd(width)}  ${duration(event).padStart(7)}  ${note}${attempt}`.trimEnd(),

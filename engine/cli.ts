@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+/** The `engine` command line. Each command lives in engine/commands/. */
+import { Command } from 'commander';
+import { registerRun } from './commands/run';
+import { registerValidate } from './commands/validate';
+
+const program = new Command();
+program
+  .name('engine')
+  .description('story-engine: run automation stories written as YAML')
+  .showHelpAfterError();
+
+registerRun(program);
+registerValidate(program);
+
+program.parseAsync(process.argv).catch((error: unknown) => {
+  console.error(`engine: ${error instanceof Error ? error.message : String(error)}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,177 @@
+/**
+ * `engine run <stories...>`: serves the stories' webhooks and processes their runs, or with
+ * `--event` injects one webhook event, runs it to the end and prints the trail.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { StoryConfigError } from '../config';
+import { loadStories } from '../loader';
+import { createLogger, LOG_LEVELS } from '../logger';
+import { formatProblem } from '../problems';
+import { Runner, type HostedWebhook } from '../runner';
+import { createApp, listen } from '../server';
+import { openStore } from '../store';
+import type { Store } from '../store/types';
+import { formatTrail } from '../trail';
+import type { Json, LoadedStory, RunRecord } from '../types';
+
+interface RunOptions {
+  port: number;
+  host: string;
+  event?: string;
+  webhook?: string;
+  db?: string;
+  logLevel?: string;
+  concurrency: number;
+  json?: boolean;
+}
+
+function integer(name: string, min: number, max: number) {
+  return (value: string): number => {
+    const parsed = Number(value);
+    if (!Number.isInteger(parsed) || parsed < min || parsed > max) {
+      throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}, got "${value}"`);
+    }
+    return parsed;
+  };
+}
+
+function level(value: string): string {
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}, got "${value}"`);
+  }
+  return value;
+}
+
+/** Loads the stories or prints every problem and returns undefined. */
+function loadOrReport(paths: string[]): LoadedStory[] | undefined {
+  const result = loadStories(paths);
+  if (result.problems.length === 0) return result.stories;
+  for (const problem of result.problems) {
+    const source = problem.position ? result.sources.get(problem.position.file) : undefined;
+    console.error(formatProblem(problem, source));
+  }
+  console.error(`${result.problems.length} problem(s) found; nothing was started`);
+  return undefined;
+}
+
+function storiesDir(paths: string[]): string {
+  const first = paths[0] ?? '.';
+  return /\.ya?ml$/i.test(first) ? path.dirname(first) : first;
+}
+
+function readEvent(file: string): Json {
+  const text = readFileSync(file === '-' ? 0 : file, 'utf8');
+  try {
+    return JSON.parse(text) as Json;
+  } catch (error) {
+    throw new Error(`event ${file === '-' ? '(stdin)' : file} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+function pickWebhook(runner: Runner, name: string | undefined): HostedWebhook {
+  const candidates = name ? runner.webhooks.filter((webhook) => webhook.action.name === name) : runner.webhooks;
+  if (candidates.length === 1) return candidates[0] as HostedWebhook;
+  const names = runner.webhooks.map((webhook) => webhook.action.name).join(', ') || '(none)';
+  if (candidates.length === 0) throw new Error(`no webhook action named "${name}"; the stories have: ${names}`);
+  throw new Error(`the stories have several webhooks (${names}); choose one with --webhook NAME`);
+}
+
+/** Injects one event, waits for its run to finish and returns the finished run. */
+async function runOnce(runner: Runner, options: RunOptions, eventFile: string): Promise<RunRecord> {
+  const webhook = pickWebhook(runner, options.webhook);
+  const body = readEvent(eventFile);
+  runner.start();
+  const run = await runner.accept(webhook, {
+    method: 'POST',
+    path: webhook.url,
+    query: {},
+    headers: { 'content-type': 'application/json' },
+    body,
+    received_at: new Date().toISOString(),
+  });
+  const finished = await runner.waitForRun(run.id);
+  await runner.stop();
+  return finished;
+}
+
+async function execute(paths: string[], options: RunOptions): Promise<void> {
+  const stories = loadOrReport(paths);
+  if (!stories) {
+    process.exitCode = 1;
+    return;
+  }
+  const oneShot = options.event !== undefined;
+  const logger = oneShot
+    ? createLogger(options.logLevel ?? 'error', createLogger.stderr())
+    : createLogger(options.logLevel ?? 'info');
+  const store: Store = await openStore(options.db ?? (oneShot ? 'memory' : undefined), storiesDir(paths));
+  let runner: Runner;
+  try {
+    runner = new Runner({ stories, store, logger, concurrency: options.concurrency });
+  } catch (error) {
+    await store.close();
+    if (!(error instanceof StoryConfigError)) throw error;
+    for (const line of error.missing) console.error(line);
+    process.exitCode = 1;
+    return;
+  }
+
+  if (oneShot) {
+    try {
+      const run = await runOnce(runner, options, options.event as string);
+      const events = await store.listEvents(run.id);
+      console.log(options.json ? JSON.stringify({ run, events }, null, 2) : formatTrail(run, events));
+      process.exitCode = run.status === 'succeeded' ? 0 : 1;
+    } finally {
+      await store.close();
+    }
+    return;
+  }
+
+  const app = createApp({ runner, logger });
+  const server = await listen(app, options.host, options.port);
+  runner.start();
+  for (const webhook of runner.webhooks) {
+    logger.info({ url: `${server.url}${webhook.url}`, methods: webhook.route.methods }, 'webhook ready');
+  }
+  logger.info({ url: server.url, store: store.kind, stories: stories.length }, 'engine started');
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(130);
+    }
+    stopping = true;
+    logger.info({ signal }, 'stopping: no new webhooks, finishing work in flight');
+    void (async () => {
+      await server.close();
+      await runner.stop();
+      await store.close();
+      logger.info('engine stopped');
+      logger.flush();
+    })();
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+export function registerRun(program: Command): void {
+  program
+    .command('run')
+    .description('serve the webhooks of the given stories and process their runs')
+    .argument('<paths...>', 'story files or folders of stories')
+    .option('-p, --port <port>', 'TCP port of the webhook server', integer('--port', 0, 65535), 8080)
+    .option('--host <host>', 'address the webhook server listens on', '127.0.0.1')
+    .option('--event <file>', 'run one webhook event from a JSON file ("-" for stdin), print the trail and exit')
+    .option('--webhook <name>', 'with --event: the webhook action that receives the event')
+    .option('--db <store>', 'store: a SQLite file, "memory", or a postgres:// URL (default .engine/engine.db beside the stories; memory with --event)')
+    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default info; error with --event)`, level)
+    .option('--concurrency <n>', 'work items executed at once', integer('--concurrency', 1, 1024), 32)
+    .option('--json', 'with --event: print the run and its events as JSON')
+    .action(async (paths: string[], options: RunOptions) => {
+      await execute(paths, options);
+    });
+}

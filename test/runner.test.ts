@@ -1,0 +1,119 @@
+import { expect } from 'chai';
+import { startEngine, storyFile, type TestEngine } from './helpers/engine';
+import { startUpstream, type Upstream } from './helpers/upstream';
+
+function story(upstream: Upstream): string {
+  return `path: flow
+credentials:
+  token: { env: TEST_TOKEN }
+resources:
+  base: "${upstream.url}"
+actions:
+  - { name: hook, type: webhook, path: in }
+  - name: is_big
+    type: trigger
+    after: hook
+    rules:
+      - { type: "field>value", path: hook.body.size, value: 10 }
+      - { type: "regex", path: hook.body.name, value: "^srv-" }
+  - name: is_small
+    type: trigger
+    after: hook
+    when: hook.body.size <= 10
+  - name: call
+    type: http_request
+    after: is_big
+    method: POST
+    url: "{{resources.base}}/items/{{hook.body.name}}"
+    headers: { Authorization: "Bearer {{credentials.token}}" }
+    body: { size: "=hook.body.size", tags: "=[hook.body.name]" }
+  - name: after_call
+    type: transform
+    after: [call]
+    payload: { status: "=call.status", echoed: "=call.body.ok" }
+`;
+}
+
+const TOKEN = 'tok-abcdef-123456';
+
+describe('runner', () => {
+  let upstream: Upstream;
+  let engine: TestEngine;
+
+  before(async () => {
+    upstream = await startUpstream(() => ({ status: 200, body: { ok: true } }));
+    engine = await startEngine([storyFile(story(upstream))], { env: { TEST_TOKEN: TOKEN } });
+  });
+
+  after(async () => {
+    await engine.stop();
+    await upstream.close();
+  });
+
+  beforeEach(() => {
+    upstream.requests.length = 0;
+    upstream.reply = () => ({ status: 200, body: { ok: true } });
+  });
+
+  async function send(body: unknown): Promise<string> {
+    const response = await fetch(`${engine.url}/webhook/flow/in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    return ((await response.json()) as { run_id: string }).run_id;
+  }
+
+  it('follows the matching branch and builds the request', async () => {
+    const runId = await send({ size: 12, name: 'srv-1' });
+    const run = await engine.runner.waitForRun(runId);
+    expect(run.status).to.equal('succeeded');
+    expect(upstream.requests).to.have.length(1);
+    const request = upstream.requests[0]!;
+    expect(request.method).to.equal('POST');
+    expect(request.url).to.equal('/items/srv-1');
+    expect(request.headers.authorization).to.equal(`Bearer ${TOKEN}`);
+    expect(JSON.parse(request.body)).to.deep.equal({ size: 12, tags: ['srv-1'] });
+    const events = await engine.store.listEvents(runId);
+    const statuses = Object.fromEntries(events.map((event) => [event.action, event.status]));
+    expect(statuses).to.deep.equal({
+      hook: 'emitted',
+      is_big: 'emitted',
+      is_small: 'skipped',
+      call: 'emitted',
+      after_call: 'emitted',
+    });
+    expect(events.find((event) => event.action === 'after_call')?.payload).to.deep.equal({ status: 200, echoed: true });
+  });
+
+  it('skips the request when a rule fails', async () => {
+    const run = await engine.runner.waitForRun(await send({ size: 12, name: 'db-1' }));
+    expect(run.status).to.equal('succeeded');
+    expect(upstream.requests).to.have.length(0);
+  });
+
+  it('fails the run with the action, status and reason on a non-2xx answer', async () => {
+    upstream.reply = () => ({ status: 404, body: { message: 'Resource Not Found', errors: [{ name: 'base', reason: 'Item srv-2 was not found' }] } });
+    const run = await engine.runner.waitForRun(await send({ size: 50, name: 'srv-2' }));
+    expect(run.status).to.equal('failed');
+    expect(run.error).to.equal(`call: POST ${upstream.url}/items/srv-2 returned 404: Item srv-2 was not found`);
+  });
+
+  it('keeps the credential out of events, errors and logs', async () => {
+    upstream.reply = (request) => ({ status: 401, body: { message: `bad token ${request.headers.authorization}` } });
+    const runId = await send({ size: 50, name: 'srv-3' });
+    const run = await engine.runner.waitForRun(runId);
+    expect(run.status).to.equal('failed');
+    expect(run.error).to.contain('[REDACTED]');
+    const everything = JSON.stringify({ run, events: await engine.store.listEvents(runId), logs: engine.logs });
+    expect(everything).to.not.contain(TOKEN);
+  });
+
+  it('fails the run with the reason when the server cannot be reached', async () => {
+    await upstream.close();
+    const run = await engine.runner.waitForRun(await send({ size: 50, name: 'srv-4' }));
+    expect(run.status).to.equal('failed');
+    expect(run.error, String(run.error)).to.match(/^call: POST http:\/\/127\.0\.0\.1:\d+\/items\/srv-4 failed: .*(ECONNREFUSED|ECONNRESET)/);
+    upstream = await startUpstream();
+  });
+});

@@ -1,0 +1,73 @@
+import { expect } from 'chai';
+import { startEngine, storyFile, type TestEngine } from './helpers/engine';
+
+const STORY = `path: shop
+actions:
+  - name: order
+    type: webhook
+    path: orders
+    max_body_bytes: 64
+  - name: keep
+    type: transform
+    after: order
+    payload: { id: "=order.body.id" }
+`;
+
+async function post(engine: TestEngine, path: string, body: string, type = 'application/json'): Promise<Response> {
+  return fetch(`${engine.url}${path}`, { method: 'POST', headers: { 'content-type': type }, body });
+}
+
+describe('webhook server', () => {
+  let engine: TestEngine;
+
+  before(async () => {
+    engine = await startEngine([storyFile(STORY)]);
+  });
+
+  after(async () => {
+    await engine.stop();
+  });
+
+  it('answers 201 with the run id and runs the story', async () => {
+    const response = await post(engine, '/webhook/shop/orders', '{"id": 5}');
+    expect(response.status).to.equal(201);
+    const { run_id: runId } = (await response.json()) as { run_id: string };
+    const run = await engine.runner.waitForRun(runId);
+    expect(run.status).to.equal('succeeded');
+    const events = await engine.store.listEvents(runId);
+    expect(events.map((event) => event.action)).to.deep.equal(['order', 'keep']);
+    expect(events[1]?.payload).to.deep.equal({ id: 5 });
+  });
+
+  it('accepts application/*+json and an empty body', async () => {
+    expect((await post(engine, '/webhook/shop/orders', '{}', 'application/vnd.api+json')).status).to.equal(201);
+    expect((await post(engine, '/webhook/shop/orders', '')).status).to.equal(201);
+  });
+
+  const cases: [string, () => Promise<Response>, number, string, RegExp][] = [
+    ['unknown path', () => post(engine, '/webhook/shop/nope', '{}'), 404, 'webhook_not_found', /no webhook is hosted at \/webhook\/shop\/nope/],
+    ['path outside /webhook', () => post(engine, '/other', '{}'), 404, 'not_found', /nothing is served at \/other/],
+    ['wrong verb', () => fetch(`${engine.url}/webhook/shop/orders`), 405, 'method_not_allowed', /GET is not accepted here; use POST/],
+    ['malformed JSON', () => post(engine, '/webhook/shop/orders', '{"id": '), 400, 'invalid_json', /not valid JSON/],
+    ['too large', () => post(engine, '/webhook/shop/orders', JSON.stringify({ pad: 'x'.repeat(100) })), 413, 'payload_too_large', /at most 64/],
+    ['unsupported type', () => post(engine, '/webhook/shop/orders', '<x/>', 'application/xml'), 415, 'unsupported_media_type', /application\/xml/],
+  ];
+  for (const [name, send, status, code, message] of cases) {
+    it(`answers ${status} JSON for ${name}`, async () => {
+      const before = (await engine.store.listRuns({})).length;
+      const response = await send();
+      expect(response.status).to.equal(status);
+      expect(response.headers.get('content-type')).to.match(/^application\/json/);
+      const body = (await response.json()) as { error: { status: number; code: string; message: string } };
+      expect(body.error.status).to.equal(status);
+      expect(body.error.code).to.equal(code);
+      expect(body.error.message).to.match(message);
+      expect((await engine.store.listRuns({})).length, 'no run stored').to.equal(before);
+    });
+  }
+
+  it('sends Allow with 405', async () => {
+    const response = await fetch(`${engine.url}/webhook/shop/orders`, { method: 'DELETE' });
+    expect(response.headers.get('allow')).to.equal('POST');
+  });
+});
