@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
 import { migrate } from './migrations/postgres';
-import type { AttemptRecord } from './sqlite';
 import type {
+  AttemptRecord,
   CompleteResult,
   Completion,
   NewEvent,
