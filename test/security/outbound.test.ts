@@ -151,6 +151,15 @@ describe('createHttpClient', () => {
     expect(target.seen).to.have.length(0);
   });
 
+  it('rejects octal and decimal loopback spellings', async () => {
+    const port = new URL(target.base).port;
+    for (const host of ['0177.0.0.1', '2130706433', '0x7f.1', '[::ffff:127.0.0.1]']) {
+      const error = await failure(createHttpClient().get(`http://${host}:${port}/ok`));
+      expect(error, host).to.be.instanceOf(OutboundBlockedError);
+    }
+    expect(target.seen).to.have.length(0);
+  });
+
   it('rejects a loopback host name after resolution', async () => {
     const port = new URL(target.base).port;
     const error = await failure(createHttpClient().get(`http://localhost:${port}/ok`));
