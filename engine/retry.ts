@@ -25,6 +25,13 @@ export interface RetryPolicy {
   methods: ReadonlySet<string>;
 }
 
+/** What the runner needs to decide on a retry of one action. */
+export interface ActionRetry {
+  policy: RetryPolicy;
+  /** HTTP method of the request, checked against `policy.methods`. */
+  method: string;
+}
+
 /** JSON Schema of the `retry` field. */
 export const retrySchema = {
   type: 'object',

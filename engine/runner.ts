@@ -8,6 +8,8 @@ import type { Logger } from 'pino';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
 import { axiosTransport } from './http';
 import { makeRedactor, type Redact } from './redact';
+import { planRetry } from './retry';
+import { newWorkerId, releaseGoneWorkers } from './workers';
 import type { Completion, NewEvent, NewWorkItem, Store, WorkItem } from './store/types';
 import {
   ActionError,
@@ -78,7 +80,7 @@ export class Runner {
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.pollMs = options.pollMs ?? 250;
     this.http = options.http ?? axiosTransport;
-    this.workerId = options.workerId ?? `worker-${process.pid}-${randomUUID().slice(0, 8)}`;
+    this.workerId = options.workerId ?? newWorkerId();
 
     const missing: string[] = [];
     for (const story of options.stories) {
@@ -112,18 +114,27 @@ export class Runner {
     return run;
   }
 
-  /** Starts executing pending work. */
+  /** Starts executing pending work, first taking back the claims of crashed local engines. */
   start(): void {
     if (this.loop) return;
-    this.loop = this.work();
+    this.loop = this.reclaim().then(() => this.work());
   }
 
-  /** Stops claiming, waits for work in flight, and releases nothing that was not finished. */
-  async stop(): Promise<void> {
+  /**
+   * Stops claiming and waits for work in flight. Actions still running after `graceMs` are
+   * aborted and their items released, so they run again after a restart.
+   */
+  async stop(graceMs = 30_000): Promise<void> {
     this.stopping = true;
     this.notify();
     await this.loop;
+    if (this.inflight.size === 0) return;
+    const timer = setTimeout(() => {
+      this.log.warn({ inflight: this.inflight.size, graceMs }, 'stop: aborting work still in flight');
+      this.abort.abort();
+    }, graceMs);
     await Promise.allSettled([...this.inflight]);
+    clearTimeout(timer);
   }
 
   /** Stops at once: aborts actions in flight; their items stay claimed until the lease ends. */
@@ -172,6 +183,18 @@ export class Runner {
     });
   }
 
+  private async reclaim(): Promise<void> {
+    try {
+      const gone = await releaseGoneWorkers(this.store);
+      if (gone.items > 0) {
+        this.log.info(gone, 'released work claimed by engines that are no longer running');
+      }
+    } catch (error) {
+      const message = 'releasing claims of stopped engines failed; they wait for lease expiry';
+      this.log.error({ err: error }, message);
+    }
+  }
+
   private async work(): Promise<void> {
     while (!this.stopping) {
       const free = this.concurrency - this.inflight.size;
@@ -215,7 +238,21 @@ export class Runner {
       await this.finish(item, { events: [failedEvent(item, item.action, error, startedAt)], children: [] });
       return;
     }
-    if (action.kind.sideEffects) await this.store.recordAttempt(item);
+    const retry = action.kind.retry?.(action);
+    if (action.kind.sideEffects) {
+      // Attempts cut off by crashes count too; past this limit the item fails instead of
+      // running forever when it keeps crashing the engine.
+      const limit = (retry?.policy.attempts ?? 1) + MAX_INTERRUPTED_EXTRA;
+      if (item.attempt > limit) {
+        const error =
+          `${action.name}: gave up after ${item.attempt - 1} attempts, ` +
+          'the last ones interrupted by an engine stop or crash';
+        const failed = failedEvent(item, action.name, error, startedAt);
+        await this.finish(item, { events: [failed], children: [] });
+        return;
+      }
+      await this.store.recordAttempt(item);
+    }
 
     const context: EvalContext = {
       ...item.lineage,
@@ -250,10 +287,23 @@ export class Runner {
       const result = await action.kind.run(input);
       completion = this.emitted(item, action, result.emit, result.summary ?? null, startedAt, runtime.redact);
     } catch (error) {
-      const reason = error instanceof Error ? error.message : String(error);
-      const message = runtime.redact(`${action.name}: ${reason}`);
+      if (this.abort.signal.aborted) {
+        await this.store.release([item]);
+        log.info({ attempt: item.attempt }, 'stop: released the work item of an aborted action');
+        return;
+      }
       if (!(error instanceof ActionError)) log.debug({ err: runtime.redact(String(error)) }, 'action threw');
-      completion = { events: [failedEvent(item, action.name, message, startedAt)], children: [] };
+      const plan = retry
+        ? planRetry(retry.policy, retry.method, error, item.attempt)
+        : { retry: false as const, reason: error instanceof Error ? error.message : String(error) };
+      const message = runtime.redact(`${action.name}: ${plan.reason}`);
+      if (plan.retry) {
+        const retryAt = new Date(plan.retryAt).toISOString();
+        log.warn({ attempt: item.attempt, retryAt, reason: message }, 'action failed; retry scheduled');
+        completion = { events: [], children: [], retryAt: plan.retryAt, retryReason: message };
+      } else {
+        completion = { events: [failedEvent(item, action.name, message, startedAt)], children: [] };
+      }
     }
     await this.finish(item, completion);
   }
@@ -313,6 +363,9 @@ export class Runner {
     for (const resolve of list) resolve(run);
   }
 }
+
+/** Attempts allowed beyond the retry limit for attempts that a stop or crash cut off. */
+const MAX_INTERRUPTED_EXTRA = 3;
 
 function failedEvent(item: WorkItem, action: string, error: string, startedAt: number): NewEvent {
   return {

@@ -3,6 +3,7 @@
  * records that runs leave behind. Action modules and stores depend on this file only.
  */
 import type { Logger } from 'pino';
+import type { ActionRetry } from './retry';
 
 export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
@@ -162,6 +163,8 @@ export interface ActionType {
   readonly literalFields?: readonly string[];
   /** True when running the action has effects outside the engine (an HTTP call). */
   readonly sideEffects?: boolean;
+  /** Retry settings, for types that retry a failed attempt (http_request). */
+  retry?(action: ActionSpec): ActionRetry;
   /** Checks beyond the schema, run at load time. */
   check?(action: ActionSpec): LoadProblem[];
   /** Entry points only: the route this action hosts. */

@@ -4,6 +4,7 @@
  * event unless `fail_on_status` is false.
  */
 import { TransportError } from '../../engine/http';
+import { retryPolicy, retrySchema } from '../../engine/retry';
 import { ActionError, type ActionType, type HttpResponse, type Json } from '../../engine/types';
 import { encodeBody, failureReason, parseRetryAfter, RETRYABLE_STATUSES } from './encoding';
 
@@ -50,6 +51,7 @@ export const httpRequest: ActionType = {
         default: DEFAULT_TIMEOUT_SECONDS,
         description: 'Seconds to wait for the whole response.',
       },
+      retry: retrySchema,
       fail_on_status: {
         type: 'boolean',
         default: true,
@@ -58,8 +60,15 @@ export const httpRequest: ActionType = {
     },
     required: ['url'],
   },
-  literalFields: ['method', 'content_type', 'timeout', 'fail_on_status'],
+  literalFields: ['method', 'content_type', 'timeout', 'fail_on_status', 'retry'],
   sideEffects: true,
+
+  retry(action) {
+    return {
+      policy: retryPolicy(action.options['retry']),
+      method: String(action.options['method'] ?? 'GET'),
+    };
+  },
 
   async run(input) {
     const options = input.action.options;

@@ -13,6 +13,8 @@ import { Runner, type HostedWebhook } from '../runner';
 import { createApp, listen } from '../server';
 import { openStore } from '../store';
 import type { Store } from '../store/types';
+import { parseDuration } from '../duration';
+import { startRetention } from '../retention';
 import { formatTrail } from '../trail';
 import type { Json, LoadedStory, RunRecord } from '../types';
 
@@ -25,6 +27,8 @@ interface RunOptions {
   logLevel?: string;
   concurrency: number;
   json?: boolean;
+  keep?: number;
+  stopTimeout: number;
 }
 
 function integer(name: string, min: number, max: number) {
@@ -137,6 +141,7 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
     logger.info({ url: `${server.url}${webhook.url}`, methods: webhook.route.methods }, 'webhook ready');
   }
   logger.info({ url: server.url, store: store.kind, stories: stories.length }, 'engine started');
+  const stopRetention = options.keep ? startRetention(store, options.keep, logger) : () => undefined;
 
   let stopping = false;
   const stop = (signal: string): void => {
@@ -147,12 +152,17 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'stopping: no new webhooks, finishing work in flight');
     void (async () => {
+      stopRetention();
       await server.close();
-      await runner.stop();
+      await runner.stop(options.stopTimeout * 1000);
       await store.close();
       logger.info('engine stopped');
       logger.flush();
-    })();
+    })().catch((error: unknown) => {
+      logger.error({ err: error }, 'stopping failed; work still claimed runs again after a restart');
+      logger.flush();
+      process.exitCode = 1;
+    });
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
@@ -171,6 +181,17 @@ export function registerRun(program: Command): void {
     .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default info; error with --event)`, level)
     .option('--concurrency <n>', 'work items executed at once', integer('--concurrency', 1, 1024), 32)
     .option('--json', 'with --event: print the run and its events as JSON')
+    .option(
+      '--keep <duration>',
+      'delete finished runs older than this, such as 30d (default: keep all)',
+      (value: string) => parseDuration(value, '--keep'),
+    )
+    .option(
+      '--stop-timeout <seconds>',
+      'on SIGTERM or SIGINT, seconds to let work in flight finish before it is aborted and released',
+      integer('--stop-timeout', 0, 3600),
+      30,
+    )
     .action(async (paths: string[], options: RunOptions) => {
       await execute(paths, options);
     });
