@@ -67,23 +67,31 @@ export class EngineMetrics {
 
     const store = options.store;
     if (store) {
-      const storeUp = new Gauge({
+      // prom-client collects all metrics in parallel, so both gauges share one read per scrape.
+      let reading: Promise<number | undefined> | undefined;
+      const readDepth = () => {
+        reading ??= store
+          .pendingCount()
+          .catch(() => undefined)
+          .finally(() => {
+            reading = undefined;
+          });
+        return reading;
+      };
+      new Gauge({
         name: 'engine_store_up',
-        help: '1 when the last read of the store at scrape time succeeded, else 0.',
+        help: '1 when the store answered at the latest scrape, else 0.',
         registers,
+        async collect() {
+          this.set((await readDepth()) === undefined ? 0 : 1);
+        },
       });
       new Gauge({
         name: 'engine_queue_depth',
         help: 'Pending work items in the store, all workers included (NaN when the read failed).',
         registers,
         async collect() {
-          try {
-            this.set(await store.pendingCount());
-            storeUp.set(1);
-          } catch {
-            this.set(Number.NaN);
-            storeUp.set(0);
-          }
+          this.set((await readDepth()) ?? Number.NaN);
         },
       });
     }

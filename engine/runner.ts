@@ -7,6 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
 import { axiosTransport } from './http';
+import type { ActionOutcome, EngineMetrics } from './metrics';
 import { makeRedactor, type Redact } from './redact';
 import { planRetry } from './retry';
 import { newWorkerId, releaseGoneWorkers } from './workers';
@@ -39,6 +40,18 @@ export interface RunnerOptions {
   pollMs?: number;
   http?: HttpTransport;
   workerId?: string;
+  /** Receives action outcomes, durations and finished runs. */
+  metrics?: EngineMetrics;
+}
+
+/** What /healthz reports: the store answered, and the work loop of this process is running. */
+export interface RunnerHealth {
+  healthy: boolean;
+  store: 'ok' | 'unreachable';
+  /** Store error when unreachable, for operators. */
+  storeError?: string;
+  worker: 'running' | 'stalled' | 'stopped';
+  busy: number;
 }
 
 /** A webhook that the server hosts, with the story and action it belongs to. */
@@ -72,15 +85,19 @@ export class Runner {
   private signalled = false;
   private loop: Promise<void> | undefined;
   private stopping = false;
+  private readonly metrics: EngineMetrics | undefined;
+  /** Epoch ms of the work loop's latest pass, which shows the loop is not stuck. */
+  private lastPassAt = 0;
 
   constructor(options: RunnerOptions) {
     this.store = options.store;
-    this.log = options.logger;
+    this.workerId = options.workerId ?? newWorkerId();
+    this.log = options.logger.child({ workerId: this.workerId });
+    this.metrics = options.metrics;
     this.concurrency = options.concurrency ?? 32;
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.pollMs = options.pollMs ?? 250;
     this.http = options.http ?? axiosTransport;
-    this.workerId = options.workerId ?? newWorkerId();
 
     const missing: string[] = [];
     for (const story of options.stories) {
@@ -161,6 +178,37 @@ export class Runner {
     return this.inflight.size;
   }
 
+  /**
+   * Checks that the store answers within `timeoutMs` and that the work loop made a pass
+   * recently. A loop pass waits at most 4 poll intervals, so a gap of 10 s or 8 intervals,
+   * whichever is longer, means the loop is stuck.
+   */
+  async health(timeoutMs = 2000): Promise<RunnerHealth> {
+    let storeError: string | undefined;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.store.pendingCount(), timeout]);
+    } catch (error) {
+      storeError = error instanceof Error ? error.message : String(error);
+    } finally {
+      clearTimeout(timer);
+    }
+
+    let worker: RunnerHealth['worker'] = 'running';
+    if (!this.loop || this.stopping) worker = 'stopped';
+    else if (Date.now() - this.lastPassAt > Math.max(10_000, this.pollMs * 8)) worker = 'stalled';
+    return {
+      healthy: storeError === undefined && worker === 'running',
+      store: storeError === undefined ? 'ok' : 'unreachable',
+      ...(storeError === undefined ? {} : { storeError }),
+      worker,
+      busy: this.inflight.size,
+    };
+  }
+
   private notify(): void {
     this.signalled = true;
     this.wake?.();
@@ -197,6 +245,7 @@ export class Runner {
 
   private async work(): Promise<void> {
     while (!this.stopping) {
+      this.lastPassAt = Date.now();
       const free = this.concurrency - this.inflight.size;
       if (free <= 0) {
         await this.idle(this.pollMs);
@@ -217,7 +266,8 @@ export class Runner {
       for (const item of items) {
         const task: Promise<void> = this.execute(item)
           .catch((error: unknown) => {
-            this.log.error({ err: error, runId: item.runId, action: item.action }, 'work item failed');
+            const ids = { runId: item.runId, eventId: item.parentEventId, story: item.story, action: item.action };
+            this.log.error({ err: error, ...ids }, 'work item failed');
           })
           .finally(() => {
             this.inflight.delete(task);
@@ -266,7 +316,12 @@ export class Runner {
         time: new Date(startedAt).toISOString(),
       },
     };
-    const log = this.log.child({ runId: item.runId, story: runtime.story.path, action: action.name });
+    const log = this.log.child({
+      runId: item.runId,
+      eventId: item.parentEventId,
+      story: runtime.story.path,
+      action: action.name,
+    });
     const input: ActionInput = {
       story: runtime.story,
       action,
@@ -305,6 +360,10 @@ export class Runner {
         completion = { events: [failedEvent(item, action.name, message, startedAt)], children: [] };
       }
     }
+    const outcome = outcomeOf(completion);
+    const durationMs = Date.now() - startedAt;
+    this.metrics?.actionFinished(runtime.story.path, action.type, outcome, durationMs / 1000);
+    log.debug({ outcome, durationMs, attempt: item.attempt }, 'action finished');
     await this.finish(item, completion);
   }
 
@@ -351,6 +410,7 @@ export class Runner {
 
   private async runFinished(runId: string, status: RunStatus): Promise<void> {
     const run = await this.store.getRun(runId);
+    if (run) this.metrics?.runFinished(run.story, status);
     if (status === 'failed') this.log.warn({ runId, story: run?.story, error: run?.error }, 'run failed');
     else this.log.debug({ runId, story: run?.story }, 'run succeeded');
     if (run) this.settle(run);
@@ -366,6 +426,14 @@ export class Runner {
 
 /** Attempts allowed beyond the retry limit for attempts that a stop or crash cut off. */
 const MAX_INTERRUPTED_EXTRA = 3;
+
+/** Outcome for metrics: `retry` when the item runs again, else the status of its events. */
+function outcomeOf(completion: Completion): ActionOutcome {
+  if (completion.retryAt !== undefined) return 'retry';
+  const statuses = completion.events.map((event) => event.status);
+  if (statuses.includes('failed')) return 'failed';
+  return statuses.includes('emitted') ? 'emitted' : 'skipped';
+}
 
 function failedEvent(item: WorkItem, action: string, error: string, startedAt: number): NewEvent {
   return {

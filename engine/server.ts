@@ -7,12 +7,15 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
+import type { EngineMetrics } from './metrics';
 import type { HostedWebhook, Runner } from './runner';
 import type { Json, WebhookRequest } from './types';
 
 export interface ServerOptions {
   runner: Runner;
   logger: Logger;
+  /** Served at /metrics and fed with webhook outcomes; without it /metrics is not served. */
+  metrics?: EngineMetrics;
 }
 
 /** An HTTP error with the status and a stable code for the JSON body. */
@@ -89,15 +92,35 @@ function readBody(req: Request, limit: number): Promise<Buffer> {
 }
 
 export function createApp(options: ServerOptions): express.Express {
-  const { runner, logger } = options;
+  const { runner, logger, metrics } = options;
   const routes = new Map<string, HostedWebhook>(runner.webhooks.map((webhook) => [webhook.url, webhook]));
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
 
-  app.get('/healthz', (_req, res) => {
-    res.json({ status: 'ok', webhooks: routes.size, busy: runner.busy });
+  // 503 when the store does not answer or the work loop stopped, so a load balancer or an
+  // orchestrator takes this process out of service.
+  let wasHealthy = true;
+  app.get('/healthz', async (_req, res) => {
+    const health = await runner.health();
+    // Log changes only, because probes repeat every few seconds.
+    if (health.healthy !== wasHealthy) {
+      if (health.healthy) logger.info({ health }, 'health check passes again');
+      else logger.warn({ health }, 'health check failed');
+      wasHealthy = health.healthy;
+    }
+    res.status(health.healthy ? 200 : 503).json({
+      status: health.healthy ? 'ok' : 'unavailable',
+      webhooks: routes.size,
+      ...health,
+    });
   });
+
+  if (metrics) {
+    app.get('/metrics', async (_req, res) => {
+      res.type(metrics.contentType).send(await metrics.render());
+    });
+  }
 
   app.all('/webhook/{*rest}', async (req: Request, res: Response) => {
     const url = req.path.replace(/\/+$/, '');
@@ -128,10 +151,12 @@ export function createApp(options: ServerOptions): express.Express {
           'Retry-After': '5',
         });
       }
+      metrics?.webhookAccepted(webhook.story.path);
       res.status(webhook.route.status).json({ run_id: runId });
     } catch (error) {
       if (error instanceof HttpError) {
         logger.debug({ status: error.status, code: error.code, webhook: url }, 'webhook rejected');
+        metrics?.webhookRejected(webhook?.story.path ?? '', error.code);
         sendError(res, error);
         return;
       }

@@ -4,10 +4,11 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { StoryConfigError } from '../config';
 import { loadStories } from '../loader';
 import { createLogger, LOG_LEVELS } from '../logger';
+import { EngineMetrics } from '../metrics';
 import { formatProblem } from '../problems';
 import { Runner, type HostedWebhook } from '../runner';
 import { createApp, listen } from '../server';
@@ -26,6 +27,7 @@ interface RunOptions {
   db?: string;
   logLevel?: string;
   concurrency: number;
+  lease: number;
   json?: boolean;
   keep?: number;
   stopTimeout: number;
@@ -39,6 +41,25 @@ function integer(name: string, min: number, max: number) {
     }
     return parsed;
   };
+}
+
+function duration(name: string) {
+  return (value: string): number => {
+    try {
+      return parseDuration(value, name);
+    } catch (error) {
+      throw new InvalidArgumentError((error as Error).message);
+    }
+  };
+}
+
+/** Reads a true/false environment variable; commander would treat any value as true. */
+function booleanFromEnv(name: string): boolean | undefined {
+  const value = process.env[name];
+  if (value === undefined || value === '') return undefined;
+  if (/^(1|true|yes)$/i.test(value)) return true;
+  if (/^(0|false|no)$/i.test(value)) return false;
+  throw new Error(`invalid ${name} value "${value}": expected true or false`);
 }
 
 function level(value: string): string {
@@ -111,9 +132,17 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
     ? createLogger(options.logLevel ?? 'error', createLogger.stderr())
     : createLogger(options.logLevel ?? 'info');
   const store: Store = await openStore(options.db ?? (oneShot ? 'memory' : undefined), storiesDir(paths));
+  const metrics = new EngineMetrics({ store });
   let runner: Runner;
   try {
-    runner = new Runner({ stories, store, logger, concurrency: options.concurrency });
+    runner = new Runner({
+      stories,
+      store,
+      logger,
+      metrics,
+      concurrency: options.concurrency,
+      leaseMs: options.lease,
+    });
   } catch (error) {
     await store.close();
     if (!(error instanceof StoryConfigError)) throw error;
@@ -126,7 +155,8 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
     try {
       const run = await runOnce(runner, options, options.event as string);
       const events = await store.listEvents(run.id);
-      console.log(options.json ? JSON.stringify({ run, events }, null, 2) : formatTrail(run, events));
+      const json = options.json ?? booleanFromEnv('ENGINE_JSON') ?? false;
+      console.log(json ? JSON.stringify({ run, events }, null, 2) : formatTrail(run, events));
       process.exitCode = run.status === 'succeeded' ? 0 : 1;
     } finally {
       await store.close();
@@ -134,7 +164,7 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
     return;
   }
 
-  const app = createApp({ runner, logger });
+  const app = createApp({ runner, logger, metrics });
   const server = await listen(app, options.host, options.port);
   runner.start();
   for (const webhook of runner.webhooks) {
@@ -173,24 +203,66 @@ export function registerRun(program: Command): void {
     .command('run')
     .description('serve the webhooks of the given stories and process their runs')
     .argument('<paths...>', 'story files or folders of stories')
-    .option('-p, --port <port>', 'TCP port of the webhook server', integer('--port', 0, 65535), 8080)
-    .option('--host <host>', 'address the webhook server listens on', '127.0.0.1')
-    .option('--event <file>', 'run one webhook event from a JSON file ("-" for stdin), print the trail and exit')
-    .option('--webhook <name>', 'with --event: the webhook action that receives the event')
-    .option('--db <store>', 'store: a SQLite file, "memory", or a postgres:// URL (default .engine/engine.db beside the stories; memory with --event)')
-    .option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default info; error with --event)`, level)
-    .option('--concurrency <n>', 'work items executed at once', integer('--concurrency', 1, 1024), 32)
-    .option('--json', 'with --event: print the run and its events as JSON')
-    .option(
-      '--keep <duration>',
-      'delete finished runs older than this, such as 30d (default: keep all)',
-      (value: string) => parseDuration(value, '--keep'),
+    .addOption(
+      new Option('-p, --port <port>', 'TCP port of the webhook server')
+        .env('ENGINE_PORT')
+        .default(8080)
+        .argParser(integer('--port', 0, 65535)),
     )
-    .option(
-      '--stop-timeout <seconds>',
-      'on SIGTERM or SIGINT, seconds to let work in flight finish before it is aborted and released',
-      integer('--stop-timeout', 0, 3600),
-      30,
+    .addOption(
+      new Option('--host <host>', 'address the webhook server listens on')
+        .env('ENGINE_HOST')
+        .default('127.0.0.1'),
+    )
+    .addOption(
+      new Option('--event <file>', 'run one webhook event from a JSON file ("-" for stdin), print the trail and exit')
+        .env('ENGINE_EVENT'),
+    )
+    .addOption(
+      new Option('--webhook <name>', 'with --event: the webhook action that receives the event').env('ENGINE_WEBHOOK'),
+    )
+    .addOption(
+      new Option(
+        '--db <store>',
+        'store: a SQLite file, "memory", or a postgres:// URL with an optional ?schema=NAME ' +
+          '(default .engine/engine.db beside the stories; memory with --event)',
+      ).env('ENGINE_DB'),
+    )
+    .addOption(
+      new Option('--log-level <level>', `log level: ${LOG_LEVELS.join(', ')} (default info; error with --event)`)
+        .env('ENGINE_LOG_LEVEL')
+        .argParser(level),
+    )
+    .addOption(
+      new Option('--concurrency <n>', 'work items executed at once by this process')
+        .env('ENGINE_CONCURRENCY')
+        .default(32)
+        .argParser(integer('--concurrency', 1, 1024)),
+    )
+    .addOption(
+      new Option(
+        '--lease <duration>',
+        'how long a claimed work item stays with this process before another worker may take it ' +
+          'over (such as 30s or 5m); must exceed the longest action attempt',
+      )
+        .env('ENGINE_LEASE')
+        .default(5 * 60_000, '5m')
+        .argParser(duration('--lease')),
+    )
+    .option('--json', 'with --event: print the run and its events as JSON (env: ENGINE_JSON=true)')
+    .addOption(
+      new Option('--keep <duration>', 'delete finished runs older than this, such as 30d (default: keep all)')
+        .env('ENGINE_KEEP')
+        .argParser(duration('--keep')),
+    )
+    .addOption(
+      new Option(
+        '--stop-timeout <seconds>',
+        'on SIGTERM or SIGINT, seconds to let work in flight finish before it is aborted and released',
+      )
+        .env('ENGINE_STOP_TIMEOUT')
+        .default(30)
+        .argParser(integer('--stop-timeout', 0, 3600)),
     )
     .action(async (paths: string[], options: RunOptions) => {
       await execute(paths, options);
