@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** The `engine` command line. Each command lives in engine/commands/. */
 import { Command } from 'commander';
+import { registerGraph } from './commands/graph';
+import { registerImport } from './commands/import';
 import { registerRun } from './commands/run';
 import { registerValidate } from './commands/validate';
 
@@ -12,6 +14,8 @@ program
 
 registerRun(program);
 registerValidate(program);
+registerGraph(program);
+registerImport(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`engine: ${error instanceof Error ? error.message : String(error)}`);
