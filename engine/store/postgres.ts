@@ -284,6 +284,33 @@ export class PostgresStore implements Store {
     return result.rowCount ?? 0;
   }
 
+  async listClaimants(): Promise<string[]> {
+    const result = await this.db().query<{ claimed_by: string }>(
+      `SELECT DISTINCT claimed_by FROM ${this.items}
+       WHERE claimed_by IS NOT NULL AND lease_until > ${NOW_MS}`,
+    );
+    return result.rows.map((row) => row.claimed_by);
+  }
+
+  async releaseClaimsOf(workerIds: string[]): Promise<number> {
+    if (workerIds.length === 0) return 0;
+    const result = await this.db().query(
+      `WITH released AS (
+         UPDATE ${this.items} SET claimed_by = NULL, lease_until = NULL
+         WHERE claimed_by = ANY($1::text[])
+         RETURNING id, attempt
+       ),
+       interrupted AS (
+         UPDATE ${this.attempts} AS attempt SET finished_at = $2, outcome = 'interrupted'
+         FROM released
+         WHERE attempt.item_id = released.id AND attempt.finished_at IS NULL
+       )
+       SELECT count(*) AS count FROM released`,
+      [workerIds, Date.now()],
+    );
+    return Number((result.rows[0] as { count: string }).count);
+  }
+
   /**
    * Records the outcome of an item and, when it was the run's last pending item, the run's
    * status. Locking the run row first serialises the completions of one run, so when two

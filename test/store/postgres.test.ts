@@ -336,6 +336,39 @@ describe('PostgresStore', function () {
     });
   });
 
+  describe('claims of gone workers', function () {
+    useFreshSchema();
+
+    it('lists workers with live claims', async function () {
+      const store = await openStore();
+      await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      await store.claim('worker-a', 1, 60_000);
+      await store.claim('worker-b', 1, 20);
+      await sleep(60);
+      expect(await store.listClaimants()).to.deep.equal(['worker-a']);
+    });
+
+    it('releases claims and interrupts attempts', async function () {
+      const store = await openStore();
+      const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [gone] = await store.claim('worker-gone', 1, 60_000);
+      await store.recordAttempt({ ...gone, attempt: 1 });
+      await store.claim('worker-alive', 1, 60_000);
+
+      expect(await store.releaseClaimsOf(['worker-gone'])).to.equal(1);
+      expect(await store.releaseClaimsOf([])).to.equal(0);
+      expect(await store.listClaimants()).to.deep.equal(['worker-alive']);
+      const [again] = await store.claim('worker-new', 10, 60_000);
+      expect(again.id).to.equal(gone.id);
+      expect(again.attempt).to.equal(1);
+      const attempts = await store.listAttempts(run.id);
+      expect(attempts).to.have.length(1);
+      expect(attempts[0].outcome).to.equal('interrupted');
+    });
+  });
+
   describe('storeFor with a postgres URL', function () {
     useFreshSchema();
 
