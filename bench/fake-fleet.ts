@@ -90,7 +90,9 @@ function runCommand(res: ServerResponse, text: string): void {
 }
 
 function handle(req: IncomingMessage, res: ServerResponse, text: string): void {
-  const url = req.url ?? '';
+  const target = req.url ?? '';
+  const queryStart = target.indexOf('?');
+  const url = queryStart < 0 ? target : target.slice(0, queryStart);
   if (req.headers.authorization !== expectedAuthorization) {
     counters.rejectedToken++;
     return fleetError(res, 401, 'Authentication required', 'base', 'Authentication required');

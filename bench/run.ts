@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { freePort, WEBHOOK_PATH } from './common';
 import type { LoadPlan } from './loadgen';
@@ -26,6 +26,7 @@ interface Options {
   drainTimeout: number;
   write: boolean;
   doc: string;
+  cpuProf?: string;
 }
 
 /** Builds a commander parser that accepts positive integers only. */
@@ -50,7 +51,8 @@ function parseOptions(argv: string[]): Options {
     .option('--events <count>', 'growth mode: send this many webhooks closed-loop, reporting at 1k, 10k, 100k ...', positiveInteger('--events'))
     .option('--drain-timeout <seconds>', 'how long to wait for outstanding commands after a phase', positiveInteger('--drain-timeout'), 60)
     .option('--doc <path>', 'page that the record is appended to', 'docs/benchmarks.md')
-    .option('--no-write', 'print the table without appending it to the page');
+    .option('--no-write', 'print the table without appending it to the page')
+    .option('--cpu-prof <dir>', 'run Node targets with --cpu-prof and write their profiles to this folder');
   program.parse(argv);
   const options = program.opts<Options>();
   options.targets ??= options.events ? 'script,engine' : 'bare,script,engine';
@@ -101,7 +103,11 @@ class Bench {
     const port = await freePort();
     const env = { ...process.env, FLEET_URL: this.fleetUrl, FLEET_API_TOKEN: this.token, LOG_LEVEL: 'warn' };
     const logPath = join(this.scratch, `${spec.name}.log`);
-    const target = spawnTarget(spec.command(port, this.scratch), env, logPath);
+    const command = spec.command(port, this.scratch);
+    if (this.options.cpuProf && command[0] === process.execPath) {
+      command.splice(1, 0, '--cpu-prof', `--cpu-prof-dir=${resolve(this.options.cpuProf)}`);
+    }
+    const target = spawnTarget(command, env, logPath);
     console.error(`bench: started target ${spec.name} (pid ${target.pid}) on port ${port}`);
     try {
       await waitHealthy(target, spec.name, port, '/healthz', 20_000);
@@ -117,7 +123,8 @@ class Bench {
       };
       return await measure(context, port);
     } finally {
-      await stopChild(target.child);
+      // A profile is written only when the process exits by itself, which can take a while.
+      await stopChild(target.child, this.options.cpuProf ? 30_000 : 5000);
     }
   }
 

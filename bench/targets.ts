@@ -33,7 +33,7 @@ export const TARGETS: Record<string, TargetSpec> = {
   },
   engine: {
     name: 'engine',
-    command: (port) => [node, engineCli, 'run', story, '--port', String(port)],
+    command: (port) => [node, engineCli, 'run', story, '--port', String(port), '--db', 'memory'],
     callsFleet: true,
     description: 'story-engine with stories/fleet-os-update.yaml, in-memory store',
   },

@@ -68,7 +68,7 @@ async function fleetJson(method: 'GET' | 'POST', path: string, body?: unknown): 
 async function processEvent(event: { body: any }): Promise<void> {
   if (await errorReported.evaluate(event)) return;
   if (!(await policyFailing.evaluate(event))) return;
-  const { host } = await fleetJson('GET', `/api/v1/fleet/hosts/${event.body.host_id}`);
+  const { host } = await fleetJson('GET', `/api/v1/fleet/hosts/${encodeURIComponent(event.body.host_id)}?exclude_software=true`);
   const plist = plistTemplate({ version: macosVersion, uuid: randomUUID() });
   const command = Buffer.from(plist, 'utf8').toString('base64');
   await fleetJson('POST', '/api/v1/fleet/commands/run', { command, host_uuids: [host.uuid] });
