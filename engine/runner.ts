@@ -5,6 +5,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
 import { axiosTransport } from './http';
 import type { ActionOutcome, EngineMetrics } from './metrics';
@@ -40,6 +41,8 @@ export interface RunnerOptions {
   pollMs?: number;
   http?: HttpTransport;
   workerId?: string;
+  /** Pending work items at which accept() starts to throw TooBusyError; default DEFAULT_MAX_PENDING. */
+  maxPending?: number;
   /** Receives action outcomes, durations and finished runs. */
   metrics?: EngineMetrics;
 }
@@ -78,6 +81,7 @@ export class Runner {
   private readonly pollMs: number;
   private readonly http: HttpTransport;
   private readonly workerId: string;
+  private readonly pendingLimit: PendingLimit;
   private readonly inflight = new Set<Promise<void>>();
   private readonly waiters = new Map<string, ((run: RunRecord) => void)[]>();
   private readonly abort = new AbortController();
@@ -98,6 +102,7 @@ export class Runner {
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.pollMs = options.pollMs ?? 250;
     this.http = options.http ?? axiosTransport;
+    this.pendingLimit = new PendingLimit(options.maxPending ?? DEFAULT_MAX_PENDING, () => this.store.pendingCount());
 
     const missing: string[] = [];
     for (const story of options.stories) {
@@ -112,21 +117,31 @@ export class Runner {
     if (missing.length > 0) throw new StoryConfigError(missing);
   }
 
-  /** Stores a webhook request as a new run; resolves once the store has made it durable. */
+  /**
+   * Stores a webhook request as a new run; resolves once the store has made it durable.
+   * Throws TooBusyError, and stores nothing, while the pending work is at its limit.
+   */
   async accept(webhook: HostedWebhook, request: WebhookRequest): Promise<RunRecord> {
+    await this.pendingLimit.admit();
     const runId = randomUUID();
-    const run = await this.store.createRun(
-      { id: runId, story: webhook.story.path, storyName: webhook.story.name },
-      {
-        runId,
-        story: webhook.story.path,
-        action: webhook.action.name,
-        parentEventId: null,
-        input: request as unknown as Json,
-        lineage: {},
-        availableAt: Date.now(),
-      },
-    );
+    let run: RunRecord;
+    try {
+      run = await this.store.createRun(
+        { id: runId, story: webhook.story.path, storyName: webhook.story.name },
+        {
+          runId,
+          story: webhook.story.path,
+          action: webhook.action.name,
+          parentEventId: null,
+          input: request as unknown as Json,
+          lineage: {},
+          availableAt: Date.now(),
+        },
+      );
+    } catch (error) {
+      this.pendingLimit.adjust(-1);
+      throw error;
+    }
     this.notify();
     return run;
   }
@@ -405,6 +420,8 @@ export class Runner {
 
   private async finish(item: WorkItem, completion: Completion): Promise<void> {
     const result = await this.store.complete(item, completion);
+    // A finished item leaves the store and its children enter it; a retried item stays.
+    if (completion.retryAt === undefined) this.pendingLimit.adjust(completion.children.length - 1);
     if (result.runFinished) await this.runFinished(item.runId, result.runFinished);
   }
 

@@ -8,6 +8,7 @@ import type { Server } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { EngineMetrics } from './metrics';
+import { TooBusyError } from './admission';
 import type { HostedWebhook, Runner } from './runner';
 import type { Json, WebhookRequest } from './types';
 
@@ -91,9 +92,26 @@ function readBody(req: Request, limit: number): Promise<Buffer> {
   });
 }
 
+/** Logs 429 rejections at most once per interval, with how many there were since the last line. */
+function rejectionLog(logger: Logger, intervalMs = 10_000) {
+  let rejected = 0;
+  let loggedAt = -Infinity;
+  return {
+    rejected(webhook: string, error: TooBusyError): void {
+      rejected++;
+      const now = Date.now();
+      if (now - loggedAt < intervalMs) return;
+      logger.warn({ webhook, rejected, pending: error.pending, maxPending: error.max }, 'pending work at its limit: rejecting webhooks with 429');
+      loggedAt = now;
+      rejected = 0;
+    },
+  };
+}
+
 export function createApp(options: ServerOptions): express.Express {
   const { runner, logger, metrics } = options;
   const routes = new Map<string, HostedWebhook>(runner.webhooks.map((webhook) => [webhook.url, webhook]));
+  const busyLog = rejectionLog(logger);
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -146,6 +164,12 @@ export function createApp(options: ServerOptions): express.Express {
       try {
         runId = (await runner.accept(webhook, request)).id;
       } catch (error) {
+        if (error instanceof TooBusyError) {
+          busyLog.rejected(url, error);
+          throw new HttpError(429, 'too_many_pending', error.message, {
+            'Retry-After': String(error.retryAfterSeconds),
+          });
+        }
         logger.error({ err: error, webhook: url }, 'storing the webhook request failed');
         throw new HttpError(503, 'store_unavailable', 'the request could not be stored; retry later', {
           'Retry-After': '5',

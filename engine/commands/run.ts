@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { InvalidArgumentError, Option, type Command } from 'commander';
+import { DEFAULT_MAX_PENDING } from '../admission';
 import { StoryConfigError } from '../config';
 import { loadStories } from '../loader';
 import { createLogger, LOG_LEVELS } from '../logger';
@@ -28,6 +29,7 @@ interface RunOptions {
   logLevel?: string;
   concurrency: number;
   lease: number;
+  maxPending: number;
   json?: boolean;
   keep?: number;
   stopTimeout: number;
@@ -142,6 +144,7 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
       metrics,
       concurrency: options.concurrency,
       leaseMs: options.lease,
+      maxPending: options.maxPending,
     });
   } catch (error) {
     await store.close();
@@ -248,6 +251,15 @@ export function registerRun(program: Command): void {
         .env('ENGINE_LEASE')
         .default(5 * 60_000, '5m')
         .argParser(duration('--lease')),
+    )
+    .addOption(
+      new Option(
+        '--max-pending <n>',
+        'pending work items (queued or running actions) at which webhooks respond 429 with Retry-After',
+      )
+        .env('ENGINE_MAX_PENDING')
+        .default(DEFAULT_MAX_PENDING)
+        .argParser(integer('--max-pending', 1, 10_000_000)),
     )
     .option('--json', 'with --event: print the run and its events as JSON (env: ENGINE_JSON=true)')
     .addOption(

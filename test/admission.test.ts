@@ -1,0 +1,88 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { expect } from 'chai';
+import { startEngine, storyFile, type TestEngine } from './helpers/engine';
+
+/** Starts an upstream that holds every request until release() is called. */
+async function startHoldingUpstream() {
+  const heldResponses: http.ServerResponse[] = [];
+  let holding = true;
+  const server = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      if (!holding) return res.end('{}');
+      heldResponses.push(res);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    release(): void {
+      holding = false;
+      for (const res of heldResponses.splice(0)) res.end('{}');
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
+
+describe('pending work limit', () => {
+  let upstream: Awaited<ReturnType<typeof startHoldingUpstream>>;
+  let engine: TestEngine;
+
+  before(async () => {
+    upstream = await startHoldingUpstream();
+    const story = `path: slow
+actions:
+  - { name: hook, type: webhook, path: in }
+  - name: call
+    type: http_request
+    after: hook
+    url: "${upstream.url}/hold"
+`;
+    engine = await startEngine([storyFile(story)], { maxPending: 2 });
+  });
+
+  after(async () => {
+    upstream.release();
+    await engine.stop();
+    await upstream.close();
+  });
+
+  const post = () =>
+    fetch(`${engine.url}/webhook/slow/in`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+
+  it('answers 429 when full, 201 once drained', async () => {
+    const first = await post();
+    const second = await post();
+    expect(first.status).to.equal(201);
+    expect(second.status).to.equal(201);
+    const runIds = [first, second].map(async (response) => ((await response.json()) as { run_id: string }).run_id);
+
+    const runsBefore = (await engine.store.listRuns({})).length;
+    const rejected = await post();
+    expect(rejected.status).to.equal(429);
+    expect(rejected.headers.get('retry-after')).to.equal('1');
+    expect(rejected.headers.get('content-type')).to.match(/^application\/json/);
+    const body = (await rejected.json()) as { error: { status: number; code: string; message: string } };
+    expect(body.error.status).to.equal(429);
+    expect(body.error.code).to.equal('too_many_pending');
+    expect(body.error.message).to.match(/2 work items are pending, at or above the limit of 2/);
+    expect((await engine.store.listRuns({})).length, 'no run stored').to.equal(runsBefore);
+
+    upstream.release();
+    for (const runId of await Promise.all(runIds)) {
+      expect((await engine.runner.waitForRun(runId)).status).to.equal('succeeded');
+    }
+    expect((await post()).status).to.equal(201);
+  });
+
+  it('logs the rejection once', () => {
+    const lines = engine.logs.filter((line) => line.includes('pending work at its limit'));
+    expect(lines).to.have.length(1);
+    expect(lines[0]).to.match(/"maxPending":2/);
+  });
+});
