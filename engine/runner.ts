@@ -13,9 +13,12 @@ import { makeRedactor, type Redact } from './redact';
 import { planRetry } from './retry';
 import { newWorkerId, releaseGoneWorkers } from './workers';
 import type { Completion, NewEvent, NewWorkItem, Store, WorkItem } from './store/types';
+import { MemoryStore } from './store/memory';
 import {
   ActionError,
   type ActionInput,
+  type ActionResult,
+  type ActionState,
   type EvalContext,
   type HttpTransport,
   type Json,
@@ -85,6 +88,8 @@ export class Runner {
   private readonly inflight = new Set<Promise<void>>();
   private readonly waiters = new Map<string, ((run: RunRecord) => void)[]>();
   private readonly abort = new AbortController();
+  /** Action state for stores that keep none; lost on restart. */
+  private readonly localState = new MemoryStore();
   private wake: (() => void) | undefined;
   private signalled = false;
   private loop: Promise<void> | undefined;
@@ -337,10 +342,13 @@ export class Runner {
       story: runtime.story.path,
       action: action.name,
     });
+    const timer = timerOf(item.input);
     const input: ActionInput = {
       story: runtime.story,
       action,
-      event: item.input,
+      event: timer === undefined ? item.input : null,
+      timer,
+      state: this.stateOf(`${runtime.story.path}/${action.name}`),
       context,
       field: async <T>(name: string) => {
         const compiled = action.compiled[name];
@@ -355,7 +363,7 @@ export class Runner {
     let completion: Completion;
     try {
       const result = await action.kind.run(input);
-      completion = this.emitted(item, action, result.emit, result.summary ?? null, startedAt, runtime.redact);
+      completion = this.emitted(item, action, result, startedAt, runtime.redact);
     } catch (error) {
       if (this.abort.signal.aborted) {
         await this.store.release([item]);
@@ -371,6 +379,11 @@ export class Runner {
         const retryAt = new Date(plan.retryAt).toISOString();
         log.warn({ attempt: item.attempt, retryAt, reason: message }, 'action failed; retry scheduled');
         completion = { events: [], children: [], retryAt: plan.retryAt, retryReason: message };
+      } else if (action.options['emit_failure'] === true) {
+        const data = error instanceof ActionError && isObject(error.data) ? error.data : {};
+        const failure = { error: { ...data, message: runtime.redact(plan.reason), action: action.name } };
+        const result = { emit: [failure], summary: 'failed; emitted as an event' };
+        completion = this.emitted(item, action, result, startedAt, runtime.redact);
       } else {
         completion = { events: [failedEvent(item, action.name, message, startedAt)], children: [] };
       }
@@ -382,24 +395,41 @@ export class Runner {
     await this.finish(item, completion);
   }
 
+  /** State of one action: the store's when it keeps state, else this process's memory. */
+  private stateOf(scope: string): ActionState {
+    const store = this.store.updateState ? this.store : this.localState;
+    return { update: (key, change) => (store.updateState as NonNullable<Store['updateState']>).call(store, scope, key, change) };
+  }
+
   private emitted(
     item: WorkItem,
     action: LoadedAction,
-    payloads: Json[],
-    summary: string | null,
+    result: ActionResult,
     startedAt: number,
     redact: Redact,
   ): Completion {
     const finishedAt = Date.now();
     const base = { action: action.name, parentId: item.parentEventId, attempt: item.attempt, startedAt, finishedAt };
-    const redactedSummary = summary === null ? null : redact(summary);
-    if (payloads.length === 0) {
+    const redactedSummary = result.summary === undefined ? null : redact(result.summary);
+    const children: NewWorkItem[] = [];
+    if (result.timer) {
+      children.push({
+        runId: item.runId,
+        story: item.story,
+        action: action.name,
+        parentEventId: item.parentEventId,
+        input: { [TIMER_KEY]: result.timer.value },
+        lineage: item.lineage,
+        availableAt: finishedAt + result.timer.afterMs,
+      });
+    }
+    if (result.emit.length === 0) {
       const skipped: NewEvent = { ...base, id: randomUUID(), status: 'skipped', payload: null, error: null, summary: redactedSummary };
-      return { events: [skipped], children: [] };
+      return { events: [skipped], children };
     }
     const events: NewEvent[] = [];
-    const children: NewWorkItem[] = [];
-    for (const payload of payloads) {
+    const availableAt = finishedAt + Math.max(0, result.delayMs ?? 0);
+    for (const payload of result.emit) {
       const id = randomUUID();
       events.push({ ...base, id, status: 'emitted', payload: redact(payload), error: null, summary: redactedSummary });
       const lineage = { ...item.lineage, [action.name]: payload };
@@ -411,7 +441,7 @@ export class Runner {
           parentEventId: id,
           input: payload,
           lineage,
-          availableAt: finishedAt,
+          availableAt,
         });
       }
     }
@@ -450,6 +480,18 @@ function outcomeOf(completion: Completion): ActionOutcome {
   const statuses = completion.events.map((event) => event.status);
   if (statuses.includes('failed')) return 'failed';
   return statuses.includes('emitted') ? 'emitted' : 'skipped';
+}
+
+/** Key of the input of a work item that is a timer an action scheduled for itself. */
+const TIMER_KEY = '$timer';
+
+function isObject(value: unknown): value is Record<string, Json> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+function timerOf(input: Json): Json | undefined {
+  if (!isObject(input) || !(TIMER_KEY in input) || Object.keys(input).length !== 1) return undefined;
+  return input[TIMER_KEY];
 }
 
 function failedEvent(item: WorkItem, action: string, error: string, startedAt: number): NewEvent {

@@ -25,6 +25,13 @@ const commonActionProperties = {
     description: 'Action or actions whose events this action receives. Webhooks have none.',
   },
   description: { type: 'string', description: 'Free text shown in graphs and trails.' },
+  emit_failure: {
+    type: 'boolean',
+    default: false,
+    description:
+      'When true, a failure of this action is emitted as an event `{error: {message, ...}}` ' +
+      'for the next actions to route, instead of failing the run.',
+  },
 };
 
 const resourceSchema = {
@@ -65,6 +72,7 @@ export function buildStorySchema(): Record<string, unknown> {
       },
       required: ['name', 'type', ...(action.schema.required ?? [])],
       additionalProperties: false,
+      ...(action.schema.allOf ? { allOf: action.schema.allOf } : {}),
     };
     branches.push({
       if: { properties: { type: { const: action.type } }, required: ['type'] },

@@ -106,6 +106,21 @@ export interface HttpResponse {
  */
 export type HttpTransport = (request: HttpRequest) => Promise<HttpResponse>;
 
+/** Persistent key-value state of one action, shared by its runs (a deduplicate's seen keys). */
+export interface ActionState {
+  /**
+   * Replaces the value under `key` atomically: `change` runs synchronously with the current
+   * value and returns the new one (undefined deletes it) and how long to keep it.
+   */
+  update(key: string, change: (current: Json | undefined) => StateChange): Promise<void>;
+}
+
+export interface StateChange {
+  value: Json | undefined;
+  /** Milliseconds until the value expires; kept until replaced when absent. */
+  ttlMs?: number;
+}
+
 export interface ActionInput {
   story: LoadedStory;
   action: LoadedAction;
@@ -119,6 +134,9 @@ export interface ActionInput {
   /** Number of this attempt, 1 for the first. */
   attempt: number;
   http: HttpTransport;
+  state: ActionState;
+  /** Set when this execution is a timer the action scheduled earlier; `event` is then null. */
+  timer?: Json;
 }
 
 export interface ActionResult {
@@ -126,6 +144,10 @@ export interface ActionResult {
   emit: Json[];
   /** Short human-readable summary for trails, such as `200 GET http://host/x`. */
   summary?: string;
+  /** Milliseconds before the emitted events reach the next actions (delay, throttle). */
+  delayMs?: number;
+  /** Runs this action again after `afterMs` with `timer` set to `value` (implode's timeout). */
+  timer?: { afterMs: number; value: Json };
 }
 
 /** Failure of one action for one event; fields carry the data so the runner never parses text. */
@@ -151,6 +173,8 @@ export interface ActionSchema {
   description: string;
   properties: Record<string, Record<string, unknown>>;
   required?: string[];
+  /** Conditional requirements, such as the fields each transform mode needs. */
+  allOf?: Record<string, unknown>[];
 }
 
 /** One action type. Adding a type means one module in actions/ and one line in its registry. */

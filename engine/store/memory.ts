@@ -3,7 +3,7 @@
  * restart, so `engine run` uses a durable store when the process must not lose work.
  */
 import { randomUUID } from 'node:crypto';
-import type { EventRecord, RunRecord } from '../types';
+import type { EventRecord, Json, RunRecord, StateChange } from '../types';
 import type {
   CompleteResult,
   Completion,
@@ -27,6 +27,7 @@ export class MemoryStore implements Store {
   private readonly claims = new Map<string, Claim>();
   private readonly pendingByRun = new Map<string, number>();
   private readonly failedRuns = new Set<string>();
+  private readonly state = new Map<string, { value: Json; expiresAt: number }>();
 
   async open(): Promise<void> {}
 
@@ -123,6 +124,19 @@ export class MemoryStore implements Store {
 
   async listEvents(runId: string): Promise<EventRecord[]> {
     return (this.events.get(runId) ?? []).map((event) => ({ ...event }));
+  }
+
+  async updateState(
+    scope: string,
+    key: string,
+    change: (current: Json | undefined) => StateChange,
+  ): Promise<void> {
+    const id = `${scope}\u0000${key}`;
+    const stored = this.state.get(id);
+    const current = stored && stored.expiresAt > Date.now() ? stored.value : undefined;
+    const next = change(current);
+    if (next.value === undefined) this.state.delete(id);
+    else this.state.set(id, { value: next.value, expiresAt: Date.now() + (next.ttlMs ?? Infinity) });
   }
 
   private addItem(item: NewWorkItem): void {

@@ -2,7 +2,7 @@
  * The store keeps runs, their events and the pending work. Every backend (memory, SQLite,
  * PostgreSQL) implements this interface and passes the same contract tests.
  */
-import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
+import type { EventRecord, Json, RunRecord, RunStatus, StateChange } from '../types';
 
 /** One pending execution: action `action` of run `runId` for one incoming event. */
 export interface WorkItem {
@@ -101,4 +101,13 @@ export interface Store {
    * process), and marks their open attempts interrupted. Returns the number of items.
    */
   releaseClaimsOf?(workerIds: string[]): Promise<number>;
+  /**
+   * Replaces one action-state value atomically (see ActionState). `scope` names the story and
+   * action. Stores without it make the runner keep state in memory only.
+   */
+  updateState?(
+    scope: string,
+    key: string,
+    change: (current: Json | undefined) => StateChange,
+  ): Promise<void>;
 }
