@@ -414,6 +414,7 @@ export class Runner {
     const children: NewWorkItem[] = [];
     if (result.timer) {
       children.push({
+        id: result.timer.id,
         runId: item.runId,
         story: item.story,
         action: action.name,
@@ -423,9 +424,10 @@ export class Runner {
         availableAt: finishedAt + result.timer.afterMs,
       });
     }
+    const cancel = result.cancelTimers;
     if (result.emit.length === 0) {
       const skipped: NewEvent = { ...base, id: randomUUID(), status: 'skipped', payload: null, error: null, summary: redactedSummary };
-      return { events: [skipped], children };
+      return { events: [skipped], children, cancel };
     }
     const events: NewEvent[] = [];
     const availableAt = finishedAt + Math.max(0, result.delayMs ?? 0);
@@ -445,7 +447,7 @@ export class Runner {
         });
       }
     }
-    return { events, children };
+    return { events, children, cancel };
   }
 
   private async finish(item: WorkItem, completion: Completion): Promise<void> {

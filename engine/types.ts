@@ -146,8 +146,13 @@ export interface ActionResult {
   summary?: string;
   /** Milliseconds before the emitted events reach the next actions (delay, throttle). */
   delayMs?: number;
-  /** Runs this action again after `afterMs` with `timer` set to `value` (implode's timeout). */
-  timer?: { afterMs: number; value: Json };
+  /**
+   * Runs this action again after `afterMs` with `timer` set to `value` (implode's timeout).
+   * `id`, when given, names the timer so that a later result can cancel it.
+   */
+  timer?: { afterMs: number; value: Json; id?: string };
+  /** Timers, by id, that no longer need to fire. Timers already running are not stopped. */
+  cancelTimers?: string[];
 }
 
 /** Failure of one action for one event; fields carry the data so the runner never parses text. */

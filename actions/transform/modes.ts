@@ -38,6 +38,8 @@ async function explode(input: ActionInput): Promise<ActionResult> {
 interface Group {
   items: Json[];
   size: number;
+  /** Id of the timeout timer, cancelled when the group fills first. */
+  timer: string;
 }
 
 async function implode(input: ActionInput): Promise<ActionResult> {
@@ -62,9 +64,11 @@ async function implode(input: ActionInput): Promise<ActionResult> {
 
   let complete: Group | undefined;
   let first = false;
+  let timerId = '';
   await input.state.update(stateKey, (current) => {
-    const group = (current as Group | undefined) ?? { items: [], size };
+    const group = (current as Group | undefined) ?? { items: [], size, timer: randomUUID() };
     first = current === undefined;
+    timerId = group.timer;
     group.items.push(item ?? null);
     if (group.items.length >= group.size) {
       complete = group;
@@ -74,9 +78,13 @@ async function implode(input: ActionInput): Promise<ActionResult> {
   });
   const done = complete as Group | undefined;
   if (done) {
-    return { emit: [{ items: done.items, size: done.size, complete: true }], summary: `gathered ${done.size}` };
+    return {
+      emit: [{ items: done.items, size: done.size, complete: true }],
+      summary: `gathered ${done.size}`,
+      cancelTimers: first ? [] : [done.timer],
+    };
   }
-  const timer = first ? { afterMs: timeoutMs, value: stateKey } : undefined;
+  const timer = first ? { afterMs: timeoutMs, value: stateKey, id: timerId } : undefined;
   return { emit: [], summary: 'waiting for the rest of the group', timer };
 }
 

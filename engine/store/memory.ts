@@ -84,7 +84,13 @@ export class MemoryStore implements Store {
     }
     for (const child of completion.children) this.addItem(child);
     this.items.delete(item.id);
-    const left = (this.pendingByRun.get(item.runId) ?? 1) - 1;
+    let left = (this.pendingByRun.get(item.runId) ?? 1) - 1;
+    for (const id of completion.cancel ?? []) {
+      const cancelled = this.items.get(id);
+      if (!cancelled || cancelled.runId !== item.runId || this.claims.has(id)) continue;
+      this.items.delete(id);
+      left -= 1;
+    }
     this.pendingByRun.set(item.runId, left);
     if (left > 0) return {};
 

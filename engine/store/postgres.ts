@@ -9,7 +9,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
-import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
+import type { EventRecord, Json, RunRecord, RunStatus, StateChange } from '../types';
 import { migrate } from './migrations/postgres';
 import type {
   AttemptRecord,
@@ -52,6 +52,7 @@ export class PostgresStore implements Store {
   private readonly events: string;
   private readonly items: string;
   private readonly attempts: string;
+  private readonly state: string;
 
   constructor(private readonly options: PostgresStoreOptions = {}) {
     const schema = options.schema ?? 'public';
@@ -66,6 +67,7 @@ export class PostgresStore implements Store {
     this.events = `"${schema}".events`;
     this.items = `"${schema}".work_items`;
     this.attempts = `"${schema}".attempts`;
+    this.state = `"${schema}".action_state`;
   }
 
   async open(): Promise<void> {
@@ -339,6 +341,12 @@ export class PostgresStore implements Store {
     );
     await this.insertEvents(client, item.runId, completion.events);
     await this.insertItems(client, completion.children);
+    if (completion.cancel && completion.cancel.length > 0) {
+      await client.query(
+        `DELETE FROM ${this.items} WHERE id = ANY($1::text[]) AND run_id = $2 AND claimed_by IS NULL`,
+        [completion.cancel, item.runId],
+      );
+    }
     const left = await client.query(`SELECT 1 FROM ${this.items} WHERE run_id = $1 LIMIT 1`, [
       item.runId,
     ]);
@@ -412,6 +420,37 @@ export class PostgresStore implements Store {
         values,
       );
     }
+  }
+
+  async updateState(
+    scope: string,
+    key: string,
+    change: (current: Json | undefined) => StateChange,
+  ): Promise<void> {
+    await this.transaction(async (client) => {
+      // The empty row makes concurrent first updates of a key wait on one row lock.
+      await client.query(
+        `INSERT INTO ${this.state} (scope, key) VALUES ($1, $2) ON CONFLICT DO NOTHING`,
+        [scope, key],
+      );
+      const row = await client.query<{ value: string | null; expires_at: string | null }>(
+        `SELECT value, expires_at FROM ${this.state} WHERE scope = $1 AND key = $2 FOR UPDATE`,
+        [scope, key],
+      );
+      const now = Date.now();
+      const stored = row.rows[0];
+      const live = stored?.value != null && (stored.expires_at === null || Number(stored.expires_at) > now);
+      const next = change(live ? (JSON.parse(stored.value as string) as Json) : undefined);
+      if (next.value === undefined) {
+        await client.query(`DELETE FROM ${this.state} WHERE scope = $1 AND key = $2`, [scope, key]);
+        return;
+      }
+      const expiresAt = next.ttlMs === undefined ? null : now + next.ttlMs;
+      await client.query(
+        `UPDATE ${this.state} SET value = $3, expires_at = $4 WHERE scope = $1 AND key = $2`,
+        [scope, key, JSON.stringify(next.value), expiresAt],
+      );
+    });
   }
 
   private async transaction<T>(work: (client: PoolClient) => Promise<T>): Promise<T> {

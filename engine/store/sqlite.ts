@@ -16,7 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
-import type { EventRecord, Json, RunRecord, RunStatus } from '../types';
+import type { EventRecord, Json, RunRecord, RunStatus, StateChange } from '../types';
 import { migrate } from './migrations/sqlite';
 import type {
   AttemptRecord,
@@ -232,6 +232,7 @@ export class SqliteStore implements Store {
       }
       for (const child of completion.children) insertItem(sql, child);
       sql.deleteItem.run(item.id);
+      for (const id of completion.cancel ?? []) sql.cancelItem.run(id, item.runId);
       const outcome = completion.events.map((event) => event.status).join(', ') || 'no events';
       sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
 
@@ -243,6 +244,25 @@ export class SqliteStore implements Store {
       return changed.changes > 0 ? { runFinished: status } : {};
     });
     return finish.immediate();
+  }
+
+  async updateState(
+    scope: string,
+    key: string,
+    change: (current: Json | undefined) => StateChange,
+  ): Promise<void> {
+    const sql = this.sql();
+    this.database().transaction(() => {
+      const now = Date.now();
+      const row = sql.getState.get(scope, key) as { value: string; expires_at: number | null } | undefined;
+      const live = row && (row.expires_at === null || row.expires_at > now);
+      const next = change(live ? (JSON.parse(row.value) as Json) : undefined);
+      if (next.value === undefined) sql.deleteState.run(scope, key);
+      else {
+        const expiresAt = next.ttlMs === undefined ? null : now + next.ttlMs;
+        sql.putState.run(scope, key, JSON.stringify(next.value), expiresAt);
+      }
+    }).immediate();
   }
 
   async release(items: WorkItem[]): Promise<void> {
@@ -438,6 +458,15 @@ function prepare(db: Database.Database) {
         'attempt, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
     deleteItem: db.prepare('DELETE FROM work_items WHERE id = ?'),
+    cancelItem: db.prepare(
+      'DELETE FROM work_items WHERE id = ? AND run_id = ? AND claimed_by IS NULL',
+    ),
+    getState: db.prepare('SELECT value, expires_at FROM action_state WHERE scope = ? AND key = ?'),
+    putState: db.prepare(
+      'INSERT INTO action_state (scope, key, value, expires_at) VALUES (?, ?, ?, ?) ' +
+        'ON CONFLICT (scope, key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at',
+    ),
+    deleteState: db.prepare('DELETE FROM action_state WHERE scope = ? AND key = ?'),
     pendingOfRun: db.prepare('SELECT COUNT(*) AS count FROM work_items WHERE run_id = ?'),
     firstFailure: db.prepare(
       "SELECT error FROM events WHERE run_id = ? AND status = 'failed' ORDER BY seq LIMIT 1",

@@ -43,6 +43,8 @@ export interface Completion {
   retryAt?: number;
   /** Reason for the retry, kept on the item for the trail. */
   retryReason?: string;
+  /** Ids of unclaimed items of the same run to delete (timers that need not fire). */
+  cancel?: string[];
 }
 
 export interface CompleteResult {

@@ -425,5 +425,60 @@ export function describeStoreContract(
         expect(await store.listEvents('no-such-run')).to.deep.equal([]);
       });
     });
+
+    describe('cancel', function () {
+      it('deletes an unclaimed timer and finishes the run', async function () {
+        const run = await startRun(store);
+        const root = await claimOne(store);
+        const timer = workItem('gather', { id: `timer-${run.id}`, runId: run.id, availableAt: Date.now() + 60_000 });
+        await store.complete(root, { events: [event('hook')], children: [timer, workItem('gather', { runId: run.id })] });
+        const gather = await claimOne(store);
+        const result = await store.complete(gather, { events: [event('gather')], children: [], cancel: [timer.id as string] });
+        expect(result.runFinished).to.equal('succeeded');
+        expect(await store.pendingCount()).to.equal(0);
+      });
+    });
+
+    describe('updateState', function () {
+      it('stores, replaces and deletes a value', async function () {
+        if (!store.updateState) this.skip();
+        const seen: (Json | undefined)[] = [];
+        const update = (value: Json | undefined) =>
+          store.updateState!('story/action', 'k', (current) => {
+            seen.push(current);
+            return { value };
+          });
+        await update({ count: 1 });
+        await update({ count: 2 });
+        await update(undefined);
+        await update('again');
+        expect(seen).to.deep.equal([undefined, { count: 1 }, { count: 2 }, undefined]);
+      });
+
+      it('keeps scopes apart and forgets expired values', async function () {
+        if (!store.updateState) this.skip();
+        await store.updateState('a', 'k', () => ({ value: 1 }));
+        await store.updateState('b', 'k', () => ({ value: 2, ttlMs: 20 }));
+        await sleep(40);
+        let inA: Json | undefined;
+        let inB: Json | undefined;
+        await store.updateState('a', 'k', (current) => ((inA = current), { value: current }));
+        await store.updateState('b', 'k', (current) => ((inB = current), { value: current }));
+        expect(inA).to.equal(1);
+        expect(inB).to.equal(undefined);
+      });
+
+      it('applies concurrent updates one at a time', async function () {
+        if (!store.updateState) this.skip();
+        await Promise.all(
+          Array.from({ length: 20 }, () =>
+            store.updateState!('s', 'counter', (current) => ({ value: ((current as number | undefined) ?? 0) + 1 })),
+          ),
+        );
+        let total: Json | undefined;
+        await store.updateState('s', 'counter', (current) => ((total = current), { value: current }));
+        expect(total).to.equal(20);
+      });
+    });
   });
 }

@@ -78,6 +78,19 @@ export const postgresMigrations: readonly Migration[] = [
       CREATE INDEX attempts_by_run ON attempts (run_id, started_at);
     `,
   },
+  {
+    version: 3,
+    description: 'action state, for transforms that remember earlier events',
+    sql: `
+      CREATE TABLE action_state (
+        scope text NOT NULL,
+        key text NOT NULL,
+        value text,
+        expires_at bigint,
+        PRIMARY KEY (scope, key)
+      );
+    `,
+  },
 ];
 
 /** Error raised when a schema was written by a newer engine than this one. */

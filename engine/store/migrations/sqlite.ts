@@ -83,6 +83,19 @@ export const sqliteMigrations: readonly Migration[] = [
       CREATE INDEX attempts_by_run ON attempts (run_id, started_at);
     `,
   },
+  {
+    version: 3,
+    description: 'action state, for transforms that remember earlier events',
+    sql: `
+      CREATE TABLE action_state (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        expires_at INTEGER,
+        PRIMARY KEY (scope, key)
+      );
+    `,
+  },
 ];
 
 /** Error raised when a database was written by a newer engine than this one. */
