@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { registerGraph } from './commands/graph';
 import { registerImport } from './commands/import';
 import { registerRun } from './commands/run';
+import { registerTest } from './commands/test';
 import { registerValidate } from './commands/validate';
 
 const program = new Command();
@@ -16,6 +17,7 @@ registerRun(program);
 registerValidate(program);
 registerGraph(program);
 registerImport(program);
+registerTest(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   console.error(`engine: ${error instanceof Error ? error.message : String(error)}`);

@@ -357,7 +357,8 @@ export class Runner {
       signal: this.abort.signal,
       log,
       attempt: item.attempt,
-      http: this.http,
+      http: (request) =>
+        this.http(request, { story: runtime.story.path, action: action.name, runId: item.runId }),
     };
 
     let completion: Completion;

@@ -100,11 +100,21 @@ export interface HttpResponse {
   body: Buffer;
 }
 
+/** Which action of which run sends a request; story tests pick canned responses by action. */
+export interface HttpRequestSource {
+  story: string;
+  action: string;
+  runId: string;
+}
+
 /**
  * Sends HTTP requests for actions. The engine's default uses axios with keep-alive agents;
  * story tests replace it with canned responses.
  */
-export type HttpTransport = (request: HttpRequest) => Promise<HttpResponse>;
+export type HttpTransport = (
+  request: HttpRequest,
+  source?: HttpRequestSource,
+) => Promise<HttpResponse>;
 
 /** Persistent key-value state of one action, shared by its runs (a deduplicate's seen keys). */
 export interface ActionState {
