@@ -4,7 +4,7 @@
  * run id. Every error is a JSON body `{error: {status, code, message}}`.
  */
 import type { AddressInfo } from 'node:net';
-import type { Server } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import express, { type NextFunction, type Request, type Response } from 'express';
 import type { Logger } from 'pino';
 import type { EngineMetrics } from './metrics';
@@ -211,6 +211,10 @@ export function listen(app: express.Express, host: string, port: number): Promis
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host);
     server.keepAliveTimeout = 65_000;
+    let closing = false;
+    server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
+      if (closing) res.setHeader('Connection', 'close');
+    });
     server.once('error', reject);
     server.once('listening', () => {
       const address = server.address() as AddressInfo;
@@ -221,8 +225,13 @@ export function listen(app: express.Express, host: string, port: number): Promis
         url: `http://${shownHost}:${address.port}`,
         close: () =>
           new Promise<void>((done) => {
+            closing = true;
             server.close(() => done());
             server.closeIdleConnections();
+            // Connections busy now turn idle after their response (sent with Connection:
+            // close); a keep-alive client would otherwise hold the server open for minutes.
+            const sweep = setInterval(() => server.closeIdleConnections(), 50);
+            server.once('close', () => clearInterval(sweep));
           }),
       });
     });
