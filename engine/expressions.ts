@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import Handlebars from 'handlebars';
 import jsonata from 'jsonata';
 import { HELPERS, HELPER_NAMES } from './helpers';
+import { limitEvaluation, type LimitedExpression } from './security/expression-limits';
 import type { CompiledValue, EvalContext } from './types';
 
 const handlebars = Handlebars.create();
@@ -120,13 +121,23 @@ export function compileJsonata(source: string, check?: RootCheck): jsonata.Expre
   return expression;
 }
 
-/** Evaluates a compiled JSONata expression and wraps its thrown plain objects in Errors. */
+const limited = new WeakMap<jsonata.Expression, LimitedExpression>();
+
+/**
+ * Evaluates a compiled JSONata expression within the default time and depth limits
+ * (DEFAULT_EXPRESSION_LIMITS) and wraps its thrown plain objects in Errors.
+ */
 export async function evaluateJsonata(
   expression: jsonata.Expression,
   context: EvalContext,
 ): Promise<unknown> {
+  let bounded = limited.get(expression);
+  if (bounded === undefined) {
+    bounded = limitEvaluation(expression);
+    limited.set(expression, bounded);
+  }
   try {
-    return plain(await expression.evaluate(context, JSONATA_BINDINGS));
+    return plain(await bounded.evaluate(context, JSONATA_BINDINGS));
   } catch (error) {
     if (error instanceof Error) throw error;
     const failure = error as { message?: string; code?: string };
