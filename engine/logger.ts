@@ -1,20 +1,13 @@
-/** pino logger set-up: JSON lines, header secrets redacted by path. */
+/** pino logger set-up: JSON lines with credentials redacted in fields, messages and errors. */
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { knownSecrets } from './redact';
+import { createPinoOptions } from './security/redact';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
-const REDACT_PATHS = [
-  'headers.authorization',
-  'headers.cookie',
-  'headers["x-api-key"]',
-  '*.headers.authorization',
-  '*.headers.cookie',
-  '*.headers["x-api-key"]',
-];
-
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
-    { level, base: { pid: process.pid }, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } },
+    { level, base: { pid: process.pid }, ...createPinoOptions(knownSecrets, ['x-api-key']) },
     destination ?? pino.destination({ fd: 1, sync: false }),
   );
 }

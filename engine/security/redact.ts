@@ -167,6 +167,40 @@ function describeError(error: unknown, depth: number): Json {
   return described;
 }
 
+/** The redaction calls the pino options need; both Redactor and SecretRegistry provide them. */
+export interface RedactionFunctions {
+  string(text: string): string;
+  value<T>(input: T): T;
+  error(error: unknown): Json;
+}
+
+/**
+ * A Redactor whose secrets can grow, for process-wide use such as a logger created before the
+ * stories (and so their credentials) are loaded.
+ */
+export class SecretRegistry implements RedactionFunctions {
+  private readonly secrets = new Set<string>();
+  private redactor = new Redactor([]);
+
+  add(secrets: Iterable<string>): void {
+    const before = this.secrets.size;
+    for (const secret of secrets) if (typeof secret === 'string' && secret !== '') this.secrets.add(secret);
+    if (this.secrets.size !== before) this.redactor = new Redactor(this.secrets);
+  }
+
+  string(text: string): string {
+    return this.redactor.string(text);
+  }
+
+  value<T>(input: T): T {
+    return this.redactor.value(input);
+  }
+
+  error(error: unknown): Json {
+    return this.redactor.error(error);
+  }
+}
+
 /**
  * pino `redact` paths for the places where request and response headers usually sit in log
  * objects. The formatter and serializers from `createPinoOptions` catch the rest.
@@ -182,7 +216,7 @@ export function pinoRedactPaths(extraHeaders: string[] = []): string[] {
  * pino options that redact credentials: header paths, a log formatter that deep-redacts every
  * logged object, an `err` serializer, and a hook that redacts the message text.
  */
-export function createPinoOptions(redactor: Redactor, extraHeaders: string[] = []) {
+export function createPinoOptions(redactor: RedactionFunctions, extraHeaders: string[] = []) {
   return {
     redact: { paths: pinoRedactPaths(extraHeaders), censor: REDACTED },
     formatters: {
