@@ -1,20 +1,23 @@
-/** The default HTTP transport: axios with keep-alive agents, every status returned as data. */
-import http from 'node:http';
-import https from 'node:https';
-import axios, { AxiosError } from 'axios';
+/**
+ * The default HTTP transport: axios with keep-alive agents, every status returned as data.
+ * Connections pass the outbound guard (security/outbound.ts): metadata and link-local
+ * addresses are always rejected, private and loopback ones unless the story allows them.
+ */
+import { AxiosError, type AxiosInstance } from 'axios';
+import { createHttpClient, OutboundBlockedError } from './security/outbound';
 import type { HttpRequest, HttpResponse, HttpTransport } from './types';
 
 const MAX_RESPONSE_BYTES = 10 * 1024 * 1024;
 
-const client = axios.create({
-  httpAgent: new http.Agent({ keepAlive: true, maxSockets: 64 }),
-  httpsAgent: new https.Agent({ keepAlive: true, maxSockets: 64 }),
-  responseType: 'arraybuffer',
-  validateStatus: () => true,
-  maxContentLength: MAX_RESPONSE_BYTES,
-  maxRedirects: 5,
-  transitional: { clarifyTimeoutError: true },
-});
+function createClient(allowPrivateNetworks: boolean): AxiosInstance {
+  const client = createHttpClient({ allowPrivateNetworks, maxContentLength: MAX_RESPONSE_BYTES, maxRedirects: 5 });
+  client.defaults.responseType = 'arraybuffer';
+  client.defaults.validateStatus = () => true;
+  client.defaults.transitional = { ...client.defaults.transitional, clarifyTimeoutError: true };
+  return client;
+}
+
+const clients = { strict: createClient(false), allowingPrivate: createClient(true) };
 
 /** Network failure of a request, with the system code (ECONNREFUSED, ETIMEDOUT, ...). */
 export class TransportError extends Error {
@@ -38,6 +41,7 @@ function flatHeaders(headers: Record<string, unknown>): Record<string, string> {
 
 export const axiosTransport: HttpTransport = async (request: HttpRequest): Promise<HttpResponse> => {
   try {
+    const client = request.allowPrivateNetworks === true ? clients.allowingPrivate : clients.strict;
     const response = await client.request<ArrayBuffer>({
       method: request.method,
       url: request.url,
@@ -45,14 +49,16 @@ export const axiosTransport: HttpTransport = async (request: HttpRequest): Promi
       params: request.query,
       data: request.body,
       timeout: request.timeoutMs,
+      totalTimeoutMs: request.timeoutMs,
       signal: request.signal,
-    });
+    } as Parameters<AxiosInstance['request']>[0]);
     return {
       status: response.status,
       headers: flatHeaders(response.headers as Record<string, unknown>),
       body: Buffer.from(response.data),
     };
   } catch (error) {
+    if (error instanceof OutboundBlockedError) throw new TransportError(error.message, error.code);
     if (error instanceof AxiosError) {
       const code = error.code ?? 'ERR_NETWORK';
       throw new TransportError(error.message, code);

@@ -50,6 +50,7 @@ interface RawStory {
   path?: string;
   credentials?: Record<string, CredentialSpec>;
   resources?: Record<string, unknown>;
+  allow_private_networks?: boolean;
   actions: RawAction[];
 }
 
@@ -295,6 +296,7 @@ export function loadStory(file: string): LoadResult {
     path: storyPath,
     credentials: raw.credentials ?? {},
     resources: normaliseResources(raw.resources),
+    allowPrivateNetworks: raw.allow_private_networks === true,
     actions,
     byName,
   };

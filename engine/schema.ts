@@ -111,6 +111,14 @@ export function buildStorySchema(): Record<string, unknown> {
           additionalProperties: false,
         },
       },
+      allow_private_networks: {
+        type: 'boolean',
+        default: false,
+        description:
+          'Lets HTTP actions reach private (10/8, 172.16/12, 192.168/16, 100.64/10, fc00::/7) and ' +
+          'loopback addresses, such as a Fleet server on the internal network. Metadata and ' +
+          'link-local addresses stay blocked.',
+      },
       resources: {
         type: 'object',
         description: 'Plain settings shared by the actions, read as `resources.<name>`.',

@@ -92,6 +92,8 @@ export interface HttpRequest {
   body?: string | Buffer;
   timeoutMs: number;
   signal?: AbortSignal;
+  /** Lets the request reach private and loopback addresses (the story's allow_private_networks). */
+  allowPrivateNetworks?: boolean;
 }
 
 export interface HttpResponse {
@@ -239,6 +241,8 @@ export interface LoadedStory {
   path: string;
   credentials: Record<string, CredentialSpec>;
   resources: Record<string, ResourceSpec>;
+  /** True when HTTP actions may reach private and loopback addresses. */
+  allowPrivateNetworks?: boolean;
   /** Actions in file order. */
   actions: LoadedAction[];
   byName: Map<string, LoadedAction>;

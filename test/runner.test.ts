@@ -4,6 +4,7 @@ import { startUpstream, type Upstream } from './helpers/upstream';
 
 function story(upstream: Upstream): string {
   return `path: flow
+allow_private_networks: true
 credentials:
   token: { env: TEST_TOKEN }
 resources:

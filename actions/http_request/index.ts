@@ -97,6 +97,7 @@ export const httpRequest: ActionType = {
         body,
         timeoutMs: timeoutSeconds * 1000,
         signal: input.signal,
+        allowPrivateNetworks: input.story.allowPrivateNetworks === true,
       });
     } catch (error) {
       if (!(error instanceof TransportError)) throw error;

@@ -162,7 +162,10 @@ export interface HttpClientOptions extends OutboundPolicy {
   maxBodyLength?: number;
   /** Socket inactivity timeout in milliseconds. Default 30 000. */
   timeoutMs?: number;
-  /** Time limit for the whole request, response body included, in milliseconds. Default 60 000. */
+  /**
+   * Time limit for the whole request, response body included, in milliseconds. Default 60 000.
+   * A request config may set its own `totalTimeoutMs`.
+   */
   totalTimeoutMs?: number;
   /** Headers dropped on a redirect to another origin, beyond the standard credential headers. */
   sensitiveHeaders?: string[];
@@ -246,10 +249,12 @@ export function createHttpClient(options: HttpClientOptions = {}): AxiosInstance
     config.httpsAgent = agents.httpsAgent;
     config.proxy = false;
 
-    const deadline = AbortSignal.timeout(totalTimeoutMs);
+    const requestTotal = (config as { totalTimeoutMs?: unknown }).totalTimeoutMs;
+    const limitMs = typeof requestTotal === 'number' && requestTotal > 0 ? requestTotal : totalTimeoutMs;
+    const deadline = AbortSignal.timeout(limitMs);
     const callerSignal = config.signal as AbortSignal | undefined;
     config.signal = callerSignal === undefined ? deadline : AbortSignal.any([callerSignal, deadline]);
-    deadlines.set(config, { signal: deadline, ms: totalTimeoutMs });
+    deadlines.set(config, { signal: deadline, ms: limitMs });
     return config;
   });
 
