@@ -8,6 +8,7 @@ export function fleetStory(options: { getRetry?: string; postRetry?: string } = 
   return `
 name: Fleet OS update
 path: fleet
+allow_private_networks: true
 credentials:
   fleet_api_token: { env: FLEET_API_TOKEN }
 resources:
