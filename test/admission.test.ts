@@ -36,6 +36,7 @@ describe('pending work limit', () => {
   before(async () => {
     upstream = await startHoldingUpstream();
     const story = `path: slow
+allow_private_networks: true
 actions:
   - { name: hook, type: webhook, path: in }
   - name: call
