@@ -66,3 +66,10 @@ export const axiosTransport: HttpTransport = async (request: HttpRequest): Promi
     throw error;
   }
 };
+
+/**
+ * The default transport with private and loopback addresses allowed for every story, for tests
+ * and local tools whose upstream servers listen on 127.0.0.1. Metadata addresses stay blocked.
+ */
+export const privateNetworkTransport: HttpTransport = (request) =>
+  axiosTransport({ ...request, allowPrivateNetworks: true });

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
 import { Writable } from 'node:stream';
+import { privateNetworkTransport } from '../../engine/http';
 import { loadStoriesOrThrow } from '../../engine/loader';
 import { Runner, type RunnerOptions } from '../../engine/runner';
 import { createApp, listen, type StartedServer } from '../../engine/server';
@@ -42,7 +43,15 @@ export async function startEngine(
   const logger = pino({ level: 'debug' }, sink);
   const store = options.store ?? new MemoryStore();
   await store.open();
-  const runner = new Runner({ stories: loadStoriesOrThrow(files), store, logger, pollMs: 20, ...options });
+  // Test upstreams listen on 127.0.0.1, which the outbound guard rejects by default.
+  const runner = new Runner({
+    stories: loadStoriesOrThrow(files),
+    store,
+    logger,
+    pollMs: 20,
+    http: privateNetworkTransport,
+    ...options,
+  });
   const server = await listen(createApp({ runner, logger }), '127.0.0.1', 0);
   runner.start();
   return {
