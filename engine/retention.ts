@@ -2,7 +2,7 @@
 import type { Logger } from 'pino';
 import type { Store } from './store/types';
 
-/** Longest pause between two prunes. */
+/** Maximum pause between two prunes. */
 const MAX_PRUNE_INTERVAL_MS = 3_600_000;
 
 /**
