@@ -1,8 +1,8 @@
 /**
  * Compiles story values once at load time. A string starting with `=` is a JSONata
- * expression yielding any JSON value (`\=` escapes a literal `=`); another string containing
- * `{{` is a Handlebars template yielding a string; everything else is literal. Objects and
- * arrays are walked so expressions and templates can sit at any depth.
+ * expression yielding any JSON value, and `\=` escapes a literal `=`. Another string
+ * containing `{{` is a Handlebars template yielding a string. Everything else is literal.
+ * Objects and arrays are walked, so expressions and templates can sit at any depth.
  */
 import { randomUUID } from 'node:crypto';
 import Handlebars from 'handlebars';
@@ -219,7 +219,7 @@ function constant(value: unknown): CompiledValue {
   return { constant: true, evaluate: async () => value };
 }
 
-/** Where a value sits, used to name the field in load errors: `body.host_uuids`. */
+/** Problem of one leaf of a value, with its path (`body.host_uuids`) for load errors. */
 export interface ValueProblem {
   path: (string | number)[];
   error: ExpressionError;
