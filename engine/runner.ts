@@ -9,6 +9,7 @@ import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
 import { axiosTransport } from './http';
 import type { ActionOutcome, EngineMetrics } from './metrics';
+import { resolveWebhookAuth, type WebhookAuthConfig } from './security/webhook-auth';
 import { makeRedactor, type Redact } from './redact';
 import { planRetry } from './retry';
 import { newWorkerId, releaseGoneWorkers } from './workers';
@@ -65,6 +66,8 @@ export interface HostedWebhook {
   story: LoadedStory;
   action: LoadedAction;
   route: WebhookRoute;
+  /** The route's authentication with credential values resolved. */
+  auth?: WebhookAuthConfig;
   /** Full URL path: /webhook/<story path>/<path>. */
   url: string;
 }
@@ -116,7 +119,15 @@ export class Runner {
       this.runtimes.set(story.path, { story, ...values, redact });
       for (const action of story.actions) {
         const route = action.kind.webhookRoute?.(action);
-        if (route) this.webhooks.push({ story, action, route, url: `/webhook/${story.path}/${route.path}` });
+        if (!route) continue;
+        const auth = resolveWebhookAuth(
+          route.auth,
+          values.credentials,
+          new Set(Object.keys(story.credentials)),
+          `${story.file}: ${action.name}`,
+          missing,
+        );
+        this.webhooks.push({ story, action, route, url: `/webhook/${story.path}/${route.path}`, auth });
       }
     }
     if (missing.length > 0) throw new StoryConfigError(missing);

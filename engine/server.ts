@@ -10,6 +10,9 @@ import type { Logger } from 'pino';
 import type { EngineMetrics } from './metrics';
 import { TooBusyError } from './admission';
 import type { HostedWebhook, Runner } from './runner';
+import { REDACTED } from './redact';
+import { BodyError, decodeBody, readRawBody } from './security/body';
+import { unauthorizedResponse, verifySecret, verifySignature } from './security/webhook-auth';
 import type { Json, WebhookRequest } from './types';
 
 export interface ServerOptions {
@@ -37,29 +40,6 @@ function sendError(res: Response, error: HttpError): void {
   res.status(error.status).json({ error: { status: error.status, code: error.code, message: error.message } });
 }
 
-function isJsonType(type: string): boolean {
-  return /^application\/(?:[\w.+-]+\+)?json$/i.test(type);
-}
-
-/** Decodes a raw body as JSON; an empty body is null. */
-function parseBody(req: Request, raw: Buffer): Json {
-  if (raw.length === 0) return null;
-  const type = (req.headers['content-type'] ?? '').split(';')[0]?.trim() ?? '';
-  if (!isJsonType(type)) {
-    throw new HttpError(
-      415,
-      'unsupported_media_type',
-      `unsupported Content-Type "${type || '(none)'}"; send the body as application/json`,
-    );
-  }
-  const text = raw.toString('utf8');
-  try {
-    return JSON.parse(text) as Json;
-  } catch (error) {
-    throw new HttpError(400, 'invalid_json', `request body is not valid JSON: ${(error as Error).message}`);
-  }
-}
-
 function flatHeaders(req: Request): Record<string, string> {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.headers)) {
@@ -68,28 +48,55 @@ function flatHeaders(req: Request): Record<string, string> {
   return headers;
 }
 
-/** Reads the raw body up to the webhook's limit; rejects larger bodies with 413. */
-function readBody(req: Request, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers['content-length']);
-    if (Number.isFinite(declared) && declared > limit) {
-      reject(new HttpError(413, 'payload_too_large', `request body is ${declared} bytes; this webhook accepts at most ${limit}`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        reject(new HttpError(413, 'payload_too_large', `request body exceeds ${limit} bytes, the limit of this webhook`));
-        req.destroy();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+/**
+ * Finds the webhook for a request path. A webhook whose secret is the last path segment is
+ * hosted one segment deeper: /webhook/<story path>/<path>/<secret>.
+ */
+function findWebhook(
+  routes: Map<string, HostedWebhook>,
+  url: string,
+): { webhook: HostedWebhook; pathSecret?: string } | undefined {
+  const exact = routes.get(url);
+  if (exact !== undefined) return { webhook: exact };
+  const slash = url.lastIndexOf('/');
+  const parent = routes.get(url.slice(0, slash));
+  if (parent?.auth?.secret?.location.in !== 'path') return undefined;
+  let pathSecret: string;
+  try {
+    pathSecret = decodeURIComponent(url.slice(slash + 1));
+  } catch {
+    pathSecret = url.slice(slash + 1);
+  }
+  return { webhook: parent, pathSecret };
+}
+
+/** Header names whose values are credentials of this webhook and so are never stored. */
+function credentialHeaders(webhook: HostedWebhook): string[] {
+  const names: string[] = [];
+  const location = webhook.auth?.secret?.location;
+  if (location?.in === 'header') names.push(location.header.toLowerCase());
+  if (webhook.auth?.signature) names.push(webhook.auth.signature.header.toLowerCase());
+  return names;
+}
+
+/** Logs failed authentications at most once per interval per webhook, with their count. */
+function authFailureLog(logger: Logger, intervalMs = 10_000) {
+  const state = new Map<string, { failed: number; loggedAt: number }>();
+  return (webhook: string, reason: string): void => {
+    const entry = state.get(webhook) ?? { failed: 0, loggedAt: -Infinity };
+    entry.failed++;
+    state.set(webhook, entry);
+    const now = Date.now();
+    if (now - entry.loggedAt < intervalMs) return;
+    logger.warn({ webhook, reason, failed: entry.failed }, 'webhook authentication failed');
+    entry.loggedAt = now;
+    entry.failed = 0;
+  };
+}
+
+function fromBodyError(error: BodyError): HttpError {
+  const headers: Record<string, string> = error.status === 413 ? { Connection: 'close' } : {};
+  return new HttpError(error.status, error.code, error.message, headers);
 }
 
 /** Logs 429 rejections at most once per interval, with how many there were since the last line. */
@@ -112,6 +119,13 @@ export function createApp(options: ServerOptions): express.Express {
   const { runner, logger, metrics } = options;
   const routes = new Map<string, HostedWebhook>(runner.webhooks.map((webhook) => [webhook.url, webhook]));
   const busyLog = rejectionLog(logger);
+  const logAuthFailure = authFailureLog(logger);
+  // Connection: close because the body of a rejected request may be left unread.
+  const unauthorized = (webhook: string, reason: string): HttpError => {
+    logAuthFailure(webhook, reason);
+    const response = unauthorizedResponse();
+    return new HttpError(response.status, response.body.error, response.body.message, { Connection: 'close' });
+  };
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -141,8 +155,11 @@ export function createApp(options: ServerOptions): express.Express {
   }
 
   app.all('/webhook/{*rest}', async (req: Request, res: Response) => {
-    const url = req.path.replace(/\/+$/, '');
-    const webhook = routes.get(url);
+    const requestPath = req.path.replace(/\/+$/, '');
+    const found = findWebhook(routes, requestPath);
+    const webhook = found?.webhook;
+    // The stored and logged path never contains a path secret.
+    const url = webhook?.url ?? requestPath;
     try {
       if (!webhook) throw new HttpError(404, 'webhook_not_found', `no webhook is hosted at ${url}`);
       if (!webhook.route.methods.includes(req.method)) {
@@ -151,13 +168,47 @@ export function createApp(options: ServerOptions): express.Express {
           Allow: allowed,
         });
       }
-      const raw = await readBody(req, webhook.route.maxBodyBytes);
+      const auth = webhook.auth ?? {};
+      const presented = { headers: req.headers, pathSecret: found?.pathSecret, rawBody: Buffer.alloc(0) };
+      // The secret is checked before the body is read, so an unauthenticated sender costs little.
+      const secretOutcome = auth.secret ? verifySecret(auth.secret, presented) : { ok: true as const };
+      if (!secretOutcome.ok) throw unauthorized(url, secretOutcome.reason);
+
+      const raw = await readRawBody(req, {
+        maxBytes: webhook.route.maxBodyBytes,
+        contentLength: req.headers['content-length'],
+      }).catch((error: unknown) => {
+        throw error instanceof BodyError ? fromBodyError(error) : error;
+      });
+      if (auth.signature) {
+        const outcome = verifySignature(auth.signature, { ...presented, rawBody: raw });
+        if (!outcome.ok) throw unauthorized(url, outcome.reason);
+      }
+      let body: Json;
+      try {
+        const header = (name: string) => {
+          const value = req.headers[name];
+          return Array.isArray(value) ? value.join(', ') : value;
+        };
+        const decoded = await decodeBody(
+          raw,
+          { contentType: header('content-type'), contentEncoding: header('content-encoding') },
+          { maxBytes: webhook.route.maxBodyBytes },
+        );
+        body = decoded.value;
+      } catch (error) {
+        throw error instanceof BodyError ? fromBodyError(error) : error;
+      }
+      const headers = flatHeaders(req);
+      for (const name of credentialHeaders(webhook)) {
+        if (headers[name] !== undefined) headers[name] = REDACTED;
+      }
       const request: WebhookRequest = {
         method: req.method,
         path: url,
         query: req.query as Record<string, Json>,
-        headers: flatHeaders(req),
-        body: parseBody(req, raw),
+        headers,
+        body,
         received_at: new Date().toISOString(),
       };
       let runId: string;

@@ -71,6 +71,27 @@ export interface WebhookRoute {
   maxBodyBytes: number;
   /** Status of the acknowledgement sent once the event is stored. */
   status: number;
+  /** Authentication the webhook requires; absent means none. */
+  auth?: WebhookAuthSpec;
+}
+
+/**
+ * Webhook authentication as written in the story. Secrets are named by credential, never
+ * written in the story, and resolved from the environment at start-up.
+ */
+export interface WebhookAuthSpec {
+  /** Shared secret: in `header`, or as the last path segment when no header is named. */
+  secret?: { credential: string; header?: string };
+  /** HMAC signature of the raw body, optionally over `<timestamp>.<body>`. */
+  signature?: {
+    credential: string;
+    header: string;
+    algorithm?: string;
+    prefix?: string;
+    encoding?: 'hex' | 'base64';
+    timestampHeader?: string;
+    toleranceSeconds?: number;
+  };
 }
 
 /** The incoming HTTP request as the webhook action emits it. */

@@ -4,6 +4,8 @@ import addFormats from 'ajv-formats';
 import { ACTION_TYPES } from '../actions';
 import { buildStorySchema } from './schema';
 import { didYouMean } from './suggest';
+import { isScalar } from 'yaml';
+import { explainYamlScalar } from './security/yaml-hints';
 import type { LoadProblem } from './types';
 import { fieldName, type ValuePath, type YamlSource } from './yaml-source';
 
@@ -29,12 +31,15 @@ function describe(value: unknown): string {
   return `${typeof value} ${String(value)}`;
 }
 
-/** Explains YAML 1.1 habits that give a value of another type than the author meant. */
-function yamlHint(value: unknown): string {
-  if (typeof value === 'boolean') {
-    return '; YAML reads unquoted true/false as a boolean, so quote it if you meant text';
+/** Explains YAML's implicit typing where it gave a value of another type than the field needs. */
+function yamlHint(source: YamlSource, path: ValuePath, value: unknown, types: string[]): string {
+  const node = source.node(path);
+  if (!isScalar(node) || !node.range) return '';
+  const written = source.text.slice(node.range[0], node.range[1]);
+  for (const type of types) {
+    const hint = explainYamlScalar(written, value, type);
+    if (hint !== '') return hint;
   }
-  if (typeof value === 'number') return '; quote it if you meant text';
   return '';
 }
 
@@ -100,7 +105,7 @@ function problemFor(error: ErrorObject, source: YamlSource): LoadProblem | undef
       const expected = String(error.params['type']).replace(/,/g, ' or ');
       return {
         code: 'invalid_type',
-        message: `must be ${expected} (got ${describe(value)})${yamlHint(value)}`,
+        message: `must be ${expected} (got ${describe(value)})${yamlHint(source, path, value, String(error.params['type']).split(','))}`,
         field,
         position: at,
       };

@@ -15,7 +15,7 @@ export const DEFAULT_MAX_JSON_DEPTH = 64;
 const MAX_ENCODINGS = 2;
 
 export type BodyErrorCode =
-  | 'body_too_large'
+  | 'payload_too_large'
   | 'body_incomplete'
   | 'unsupported_media_type'
   | 'unsupported_encoding'
@@ -26,7 +26,7 @@ export type BodyErrorCode =
   | 'json_too_deep';
 
 const STATUS_BY_CODE: Record<BodyErrorCode, 400 | 413 | 415> = {
-  body_too_large: 413,
+  payload_too_large: 413,
   body_incomplete: 400,
   unsupported_media_type: 415,
   unsupported_encoding: 415,
@@ -191,9 +191,9 @@ export async function readBody(
 
 function tooLarge(maxBytes: number, found: string): BodyError {
   return new BodyError(
-    'body_too_large',
-    `The request body is larger than the limit of ${maxBytes} bytes (${found}); send a smaller body ` +
-      'or raise max_body_bytes on the webhook action.',
+    'payload_too_large',
+    `The request body is too large: this webhook accepts at most ${maxBytes} bytes (${found}); ` +
+      'send a smaller body or raise max_body_bytes on the webhook action.',
   );
 }
 

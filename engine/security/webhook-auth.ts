@@ -8,6 +8,7 @@
  * `unauthorizedResponse` is the same for every reason, so a caller cannot probe which part failed.
  */
 import { createHash, createHmac, getHashes, timingSafeEqual } from 'node:crypto';
+import type { WebhookAuthSpec } from '../types';
 
 /** Location of a shared secret: the last path segment of the webhook URL or a header. */
 export type SecretLocation = { in: 'path' } | { in: 'header'; header: string };
@@ -178,6 +179,46 @@ function readSingleHeader(
     return { ok: true, value: value[0] };
   }
   return { ok: true, value };
+}
+
+/**
+ * Resolves a webhook's authentication spec against the story's credential values. A name
+ * that the story does not declare is added to `missing` as a message naming the webhook. A
+ * declared credential without a value was already reported by the caller.
+ */
+export function resolveWebhookAuth(
+  spec: WebhookAuthSpec | undefined,
+  credentials: Record<string, string>,
+  declared: ReadonlySet<string>,
+  where: string,
+  missing: string[],
+): WebhookAuthConfig | undefined {
+  if (spec === undefined) return undefined;
+  const lookup = (field: string, name: string): string | undefined => {
+    if (!declared.has(name)) {
+      const known = [...declared].join(', ') || 'none';
+      missing.push(
+        `${where}: ${field}.credential is "${name}", which is not a credential of the story ` +
+          `(declared: ${known}); add it under credentials:`,
+      );
+    }
+    return credentials[name];
+  };
+
+  const config: WebhookAuthConfig = {};
+  if (spec.secret !== undefined) {
+    const secret = lookup('secret', spec.secret.credential);
+    const header = spec.secret.header;
+    if (secret !== undefined) {
+      config.secret = { secret, location: header === undefined ? { in: 'path' } : { in: 'header', header } };
+    }
+  }
+  if (spec.signature !== undefined) {
+    const { credential, ...scheme } = spec.signature;
+    const secret = lookup('signature', credential);
+    if (secret !== undefined) config.signature = { ...scheme, secret };
+  }
+  return config;
 }
 
 /**

@@ -94,15 +94,15 @@ describe('decodeBody', () => {
     const error = await decodeError(bomb, 'application/json', 'gzip', { maxBytes: 1024 * 1024 });
     expect(error.status).to.equal(413);
     expect(error.message).to.equal(
-      'The request body is larger than the limit of 1048576 bytes (the gzip body inflates past the limit); ' +
-        'send a smaller body or raise max_body_bytes on the webhook action.',
+      'The request body is too large: this webhook accepts at most 1048576 bytes ' +
+        '(the gzip body inflates past the limit); send a smaller body or raise max_body_bytes on the webhook action.',
     );
   });
 
   it('answers 413 when the raw body is over the limit', async () => {
     const error = await decodeError('x'.repeat(11), 'text/plain', undefined, { maxBytes: 10 });
     expect(error.status).to.equal(413);
-    expect(error.code).to.equal('body_too_large');
+    expect(error.code).to.equal('payload_too_large');
   });
 
   it('answers 400 to corrupt gzip data', async () => {
@@ -252,7 +252,7 @@ describe('readBody', () => {
   it('answers 413 from Content-Length before reading', async () => {
     const answer = await post('a'.repeat(2000), { 'content-type': 'text/plain' });
     expect(answer.status).to.equal(413);
-    expect(JSON.parse(answer.text).error).to.equal('body_too_large');
+    expect(JSON.parse(answer.text).error).to.equal('payload_too_large');
     expect(lastResult?.body).to.include('Content-Length is 2000 bytes');
   });
 
