@@ -10,7 +10,9 @@
  * In WAL mode a NORMAL commit survives a killed process, because the WAL write has reached
  * the OS before the call returns. A power loss can roll back the latest of them, which
  * re-runs work (a possible duplicate request) but never loses it, since each completion is
- * one transaction and the next FULL commit makes every earlier one durable as well.
+ * applied atomically and the next FULL commit makes every earlier one durable as well.
+ * Completions queued in the same event-loop turn share one transaction, each in its own
+ * savepoint, for the same reason as the group commit of createRun.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -85,6 +87,13 @@ interface PendingRun {
   reject: (error: unknown) => void;
 }
 
+interface PendingCompletion {
+  item: WorkItem;
+  completion: Completion;
+  resolve: (result: CompleteResult) => void;
+  reject: (error: unknown) => void;
+}
+
 const toRun = (row: RunRow): RunRecord => ({
   id: row.id,
   story: row.story,
@@ -127,6 +136,8 @@ export class SqliteStore implements Store {
   private statements: ReturnType<typeof prepare> | undefined;
   private pendingRuns: PendingRun[] = [];
   private flushScheduled = false;
+  private pendingCompletions: PendingCompletion[] = [];
+  private completionFlushScheduled = false;
 
   constructor(
     readonly file: string,
@@ -154,6 +165,7 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.db) return;
     this.flushRuns();
+    this.flushCompletions();
     this.db.close();
     this.db = undefined;
     this.statements = undefined;
@@ -201,49 +213,92 @@ export class SqliteStore implements Store {
     })();
   }
 
-  async complete(item: WorkItem, completion: Completion): Promise<CompleteResult> {
-    const sql = this.sql();
-    const finish = this.database().transaction((): CompleteResult => {
-      const stored = sql.itemAttempt.get(item.id) as { attempt: number } | undefined;
-      if (!stored) return {};
-      const now = Date.now();
-      if (completion.retryAt !== undefined) {
-        const reason = completion.retryReason ?? null;
-        sql.reschedule.run(completion.retryAt, reason, item.id);
-        const outcome = `retry: ${reason ?? 'no reason given'}`;
-        sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
-        return {};
-      }
-
-      for (const event of completion.events) {
-        sql.insertEvent.run(
-          event.id,
-          item.runId,
-          event.action,
-          event.parentId,
-          event.status,
-          JSON.stringify(event.payload),
-          event.error,
-          event.summary,
-          event.attempt,
-          event.startedAt,
-          event.finishedAt,
-        );
-      }
-      for (const child of completion.children) insertItem(sql, child);
-      sql.deleteItem.run(item.id);
-      for (const id of completion.cancel ?? []) sql.cancelItem.run(id, item.runId);
-      const outcome = completion.events.map((event) => event.status).join(', ') || 'no events';
-      sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
-
-      const left = sql.pendingOfRun.get(item.runId) as { count: number };
-      if (left.count > 0) return {};
-      const failed = sql.firstFailure.get(item.runId) as { error: string | null } | undefined;
-      const status: RunStatus = failed ? 'failed' : 'succeeded';
-      const changed = sql.finishRun.run(status, now, failed?.error ?? null, item.runId);
-      return changed.changes > 0 ? { runFinished: status } : {};
+  /**
+   * Queues the completion and applies it with the others queued in the same event-loop turn,
+   * in one transaction, so a busy engine pays one commit for many work items. It resolves
+   * only after that commit, like a completion of its own.
+   */
+  complete(item: WorkItem, completion: Completion): Promise<CompleteResult> {
+    this.sql();
+    return new Promise((resolve, reject) => {
+      this.pendingCompletions.push({ item, completion, resolve, reject });
+      if (this.completionFlushScheduled) return;
+      this.completionFlushScheduled = true;
+      setImmediate(() => this.flushCompletions());
     });
-    return finish.immediate();
+  }
+
+  /** Commits every queued completion; each has its own savepoint, so a failing one rolls back alone. */
+  private flushCompletions(): void {
+    this.completionFlushScheduled = false;
+    const batch = this.pendingCompletions;
+    this.pendingCompletions = [];
+    if (batch.length === 0) return;
+    const outcomes: ({ result: CompleteResult } | { error: unknown })[] = [];
+    try {
+      const db = this.database();
+      const applyOne = db.transaction((pending: PendingCompletion) => this.applyCompletion(pending.item, pending.completion));
+      db.transaction(() => {
+        for (const pending of batch) {
+          try {
+            outcomes.push({ result: applyOne(pending) });
+          } catch (error) {
+            outcomes.push({ error });
+          }
+        }
+      }).immediate();
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
+      return;
+    }
+    batch.forEach((pending, index) => {
+      const outcome = outcomes[index];
+      if ('error' in outcome) pending.reject(outcome.error);
+      else pending.resolve(outcome.result);
+    });
+  }
+
+  /** Writes one completion; runs inside the transaction of flushCompletions. */
+  private applyCompletion(item: WorkItem, completion: Completion): CompleteResult {
+    const sql = this.sql();
+    const stored = sql.itemAttempt.get(item.id) as { attempt: number } | undefined;
+    if (!stored) return {};
+    const now = Date.now();
+    if (completion.retryAt !== undefined) {
+      const reason = completion.retryReason ?? null;
+      sql.reschedule.run(completion.retryAt, reason, item.id);
+      const outcome = `retry: ${reason ?? 'no reason given'}`;
+      sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
+      return {};
+    }
+
+    for (const event of completion.events) {
+      sql.insertEvent.run(
+        event.id,
+        item.runId,
+        event.action,
+        event.parentId,
+        event.status,
+        JSON.stringify(event.payload),
+        event.error,
+        event.summary,
+        event.attempt,
+        event.startedAt,
+        event.finishedAt,
+      );
+    }
+    for (const child of completion.children) insertItem(sql, child);
+    sql.deleteItem.run(item.id);
+    for (const id of completion.cancel ?? []) sql.cancelItem.run(id, item.runId);
+    const outcome = completion.events.map((event) => event.status).join(', ') || 'no events';
+    sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
+
+    const left = sql.pendingOfRun.get(item.runId) as { count: number };
+    if (left.count > 0) return {};
+    const failed = sql.firstFailure.get(item.runId) as { error: string | null } | undefined;
+    const status: RunStatus = failed ? 'failed' : 'succeeded';
+    const changed = sql.finishRun.run(status, now, failed?.error ?? null, item.runId);
+    return changed.changes > 0 ? { runFinished: status } : {};
   }
 
   async updateState(
