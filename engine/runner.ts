@@ -464,8 +464,11 @@ export class Runner {
 
   private async finish(item: WorkItem, completion: Completion): Promise<void> {
     const result = await this.store.complete(item, completion);
-    // A finished item leaves the store and its children enter it; a retried item stays.
-    if (completion.retryAt === undefined) this.pendingLimit.adjust(completion.children.length - 1);
+    // A finished item and the items it cancels leave the store and its children enter it;
+    // a retried item stays.
+    if (completion.retryAt === undefined) {
+      this.pendingLimit.adjust(completion.children.length - 1 - (completion.cancel?.length ?? 0));
+    }
     if (result.runFinished) await this.runFinished(item.runId, result.runFinished);
   }
 
