@@ -43,6 +43,18 @@ export const TARGETS: Record<string, TargetSpec> = {
     callsFleet: true,
     description: 'story-engine with the SQLite store in a fresh file',
   },
+  'engine-postgres': {
+    name: 'engine-postgres',
+    command: (port) => [node, join(benchDir, 'postgres-workers.js'), '--port', String(port), '--workers', '1'],
+    callsFleet: true,
+    description: 'story-engine on a fresh PostgreSQL schema (ENGINE_BENCH_PG_URL); PostgreSQL CPU not counted',
+  },
+  'engine-postgres-2': {
+    name: 'engine-postgres-2',
+    command: (port) => [node, join(benchDir, 'postgres-workers.js'), '--port', String(port), '--workers', '2'],
+    callsFleet: true,
+    description: 'two story-engine workers on one PostgreSQL schema; the first serves the webhooks',
+  },
 };
 
 /** Looks up target names from `--targets`, rejecting unknown ones with the known list. */

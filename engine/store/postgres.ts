@@ -72,24 +72,36 @@ export class PostgresStore implements Store {
 
   async open(): Promise<void> {
     if (this.pool) return;
+    const connectionString = this.options.connectionString ?? this.options.pool?.connectionString;
     const pool = new Pool({
+      // Without a timeout, a server that drops packets would hang the start for minutes.
+      connectionTimeoutMillis: 10_000,
       ...this.options.pool,
-      connectionString: this.options.connectionString ?? this.options.pool?.connectionString,
+      connectionString,
       max: this.options.poolSize ?? this.options.pool?.max ?? 10,
     });
     // Without a listener, an idle connection that drops would crash the process.
     pool.on('error', (error) => this.options.onPoolError?.(error));
+    let client: PoolClient;
     try {
-      const client = await pool.connect();
-      try {
-        await migrate(client, this.schema);
-      } finally {
-        client.release();
-      }
+      client = await pool.connect();
     } catch (error) {
+      await pool.end();
+      const target = connectionString ? hidePassword(connectionString) : 'the PG* defaults';
+      throw new Error(
+        `connecting to PostgreSQL at ${target} failed: ${(error as Error).message}; check the ` +
+          'URL of --db, the PG* environment variables and that the server accepts connections',
+        { cause: error },
+      );
+    }
+    try {
+      await migrate(client, this.schema);
+    } catch (error) {
+      client.release();
       await pool.end();
       throw error;
     }
+    client.release();
     this.pool = pool;
   }
 
@@ -472,6 +484,11 @@ export class PostgresStore implements Store {
     if (!this.pool) throw new Error('PostgreSQL store is not open: call open() first');
     return this.pool;
   }
+}
+
+/** Replaces the password of a connection URL with `***`, for messages. */
+function hidePassword(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@]*):[^@/]*@/i, '$1:***@');
 }
 
 /** `($n, $n+1::json, ...)` for one row of `count` values after the first `offset` values. */

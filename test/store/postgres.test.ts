@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type AddressInfo } from 'node:net';
 import { expect } from 'chai';
 import { Pool } from 'pg';
 import { migrate, postgresMigrations } from '../../engine/store/migrations/postgres';
@@ -183,6 +184,21 @@ describe('PostgresStore', function () {
       expect(() => new PostgresStore({ schema: 'Bad-Name' })).to.throw(
         'invalid PostgreSQL schema name "Bad-Name"',
       );
+    });
+
+    it('names the server it cannot reach', async function () {
+      const probe = createServer();
+      await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+      const port = (probe.address() as AddressInfo).port;
+      await new Promise((resolve) => probe.close(resolve));
+
+      const closed = `postgres://engine:secret@127.0.0.1:${port}/test`;
+      const store = new PostgresStore({ connectionString: closed });
+      let message = '';
+      await store.open().catch((error: Error) => (message = error.message));
+      expect(message).to.include(`connecting to PostgreSQL at postgres://engine:***@127.0.0.1:${port}`);
+      expect(message).to.include('ECONNREFUSED');
+      expect(message).not.to.include('secret');
     });
 
     it('reports a store that is not open', async function () {
