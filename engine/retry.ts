@@ -25,7 +25,7 @@ export interface RetryPolicy {
   methods: ReadonlySet<string>;
 }
 
-/** What the runner needs to decide on a retry of one action. */
+/** Retry settings of one action, as the runner needs them to plan a retry. */
 export interface ActionRetry {
   policy: RetryPolicy;
   /** HTTP method of the request, checked against `policy.methods`. */

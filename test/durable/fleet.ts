@@ -1,7 +1,7 @@
 /** Shared pieces of the durability tests: a Fleet story with retry settings and webhook bodies. */
 import { OS_UPDATE_POLICY, type FakeFleet } from '../../fake-fleet/server';
 
-/** The Fleet OS update flow with short timeouts and backoff, so retries run in milliseconds. */
+/** Returns the Fleet OS update story with short timeouts and backoff, so retries take ms. */
 export function fleetStory(options: { getRetry?: string; postRetry?: string } = {}): string {
   const getRetry = options.getRetry ?? '{ attempts: 3, backoff: 0.02 }';
   const postRetry = options.postRetry ?? '{ attempts: 3, backoff: 0.02 }';
