@@ -23,10 +23,14 @@ export class YamlSource {
       prettyErrors: false,
     });
     for (const error of this.document.errors) {
-      const message = error.message.split('\n')[0] ?? error.message;
+      let message = `invalid YAML: ${error.message.split('\n')[0] ?? error.message}`;
+      if (error.code === 'DUPLICATE_KEY') {
+        const key = /^("[^"]*"|'[^']*'|[^:\n]+?)\s*:/.exec(text.slice(error.pos[0]))?.[1] ?? '?';
+        message = `duplicate key ${key.startsWith('"') ? key : JSON.stringify(key)}; a key may appear once per mapping, so remove or rename one`;
+      }
       this.problems.push({
-        code: 'yaml_syntax',
-        message: `invalid YAML: ${message}`,
+        code: error.code === 'DUPLICATE_KEY' ? 'duplicate_key' : 'yaml_syntax',
+        message,
         field: '',
         position: this.at(error.pos[0]),
       });
@@ -38,7 +42,10 @@ export class YamlSource {
       } catch (error) {
         this.problems.push({
           code: 'yaml_aliases',
-          message: `invalid YAML: ${(error as Error).message}`,
+          message: /alias/i.test((error as Error).message)
+            ? `invalid YAML: more than ${MAX_ALIAS_COUNT} alias expansions (*name uses), as in a ` +
+              'resource exhaustion attack; write the repeated values out or use fewer aliases'
+            : `invalid YAML: ${(error as Error).message}`,
           field: '',
           position: this.at(0),
         });

@@ -42,7 +42,7 @@ export const webhook: ActionType = {
         properties: {
           credential: {
             type: 'string',
-            description: 'Name of the story credential that holds the secret.',
+            description: 'Name of the story credential that contains the secret.',
           },
           header: { type: 'string', minLength: 1, description: 'Request header carrying the secret.' },
         },
@@ -56,7 +56,7 @@ export const webhook: ActionType = {
         properties: {
           credential: {
             type: 'string',
-            description: 'Name of the story credential that holds the signing key.',
+            description: 'Name of the story credential that contains the signing key.',
           },
           header: { type: 'string', minLength: 1, description: 'Request header carrying the signature.' },
           algorithm: {

@@ -233,7 +233,7 @@ export function checkSignatureAlgorithm(algorithm: string): string | undefined {
 }
 
 /**
- * The HTTP response to any failed check. It is identical for every reason, so a caller learns
+ * Builds the HTTP response to any failed check. It is identical for every reason, so a caller learns
  * nothing about which part (secret, signature, timestamp) was wrong.
  */
 export function unauthorizedResponse(): { status: 401; body: { error: string; message: string } } {
