@@ -43,7 +43,7 @@ actions:
   - name: timed
     type: webhook
     path: timed
-    signature: { credential: signing_key, header: X-Signature, timestamp_header: X-Timestamp, tolerance_seconds: 60 }
+    signature: { credential: signing_key, header: X-Signature, timestamp_header: X-Timestamp, tolerance_seconds: 3600 }
   - { name: loop_hook, type: webhook, path: loop }
   - name: runaway
     type: trigger
@@ -139,7 +139,7 @@ describe('bad input table', () => {
     ['signature wrong', '/webhook/secure/signed', { headers: { ...json, 'x-signature-256': `sha256=${'0'.repeat(64)}` }, body: signedBody }, 401, 'unauthorized', /missing or invalid/],
     ['signature of other body', '/webhook/secure/signed', { headers: { ...json, 'x-signature-256': `sha256=${sign('{}')}` }, body: signedBody }, 401, 'unauthorized', /missing or invalid/],
     ['signature wrong prefix', '/webhook/secure/signed', { headers: { ...json, 'x-signature-256': `sha1=${sign(signedBody)}` }, body: signedBody }, 401, 'unauthorized', /missing or invalid/],
-    ['timestamp stale', '/webhook/secure/timed', { headers: { ...json, 'x-timestamp': String(now - 600), 'x-signature': `sha256=${sign(`${now - 600}.${signedBody}`)}` }, body: signedBody }, 401, 'unauthorized', /missing or invalid/],
+    ['timestamp stale', '/webhook/secure/timed', { headers: { ...json, 'x-timestamp': String(now - 7200), 'x-signature': `sha256=${sign(`${now - 7200}.${signedBody}`)}` }, body: signedBody }, 401, 'unauthorized', /missing or invalid/],
     ['timestamp not bound', '/webhook/secure/timed', { headers: { ...json, 'x-timestamp': String(now), 'x-signature': `sha256=${sign(signedBody)}` }, body: signedBody }, 401, 'unauthorized', /missing or invalid/],
   ];
 
