@@ -23,7 +23,11 @@ export function storeOptions(command: Command): Command {
       '--db <store>',
       'store: a SQLite file, or a postgres:// URL (default .engine/engine.db beside the stories)',
     )
-    .option('--stories <path>', 'story file or folder whose .engine/engine.db is read', '.');
+    .option(
+      '--stories <path>',
+      'story file or folder (replay loads its stories); the default store is beside it',
+      '.',
+    );
 }
 
 /** Opens the store named by --db, or the default one beside --stories. */
