@@ -124,6 +124,7 @@ async function runOnce(runner: Runner, options: RunOptions, eventFile: string): 
 }
 
 async function execute(paths: string[], options: RunOptions): Promise<void> {
+  const json = options.json ?? booleanFromEnv('ENGINE_JSON') ?? false;
   const stories = loadOrReport(paths);
   if (!stories) {
     process.exitCode = 1;
@@ -158,7 +159,6 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
     try {
       const run = await runOnce(runner, options, options.event as string);
       const events = await store.listEvents(run.id);
-      const json = options.json ?? booleanFromEnv('ENGINE_JSON') ?? false;
       console.log(json ? JSON.stringify({ run, events }, null, 2) : formatTrail(run, events));
       process.exitCode = run.status === 'succeeded' ? 0 : 1;
     } finally {
