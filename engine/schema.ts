@@ -4,6 +4,7 @@
  * uses the same object in memory.
  */
 import { ACTION_TYPES } from '../actions';
+import { withMarkdownDescriptions } from './schema-markdown';
 
 export const IDENTIFIER_PATTERN = '^[A-Za-z_][A-Za-z0-9_]*$';
 export const STORY_PATH_PATTERN = '^[A-Za-z0-9][A-Za-z0-9_-]*$';
@@ -80,23 +81,30 @@ export function buildStorySchema(): Record<string, unknown> {
     });
   }
 
-  return {
+  return withMarkdownDescriptions({
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     title: 'story-engine story',
     description: 'An automation story: webhooks, triggers, HTTP requests and transforms.',
     type: 'object',
     properties: {
-      name: { type: 'string', minLength: 1, description: 'Human-readable name of the story.' },
+      name: {
+        type: 'string',
+        minLength: 1,
+        description: 'Human-readable name of the story. Default: the story path.',
+      },
       description: { type: 'string', description: 'What the story does.' },
       path: {
         type: 'string',
         pattern: STORY_PATH_PATTERN,
         description:
-          'URL segment of the story: its webhooks live under /webhook/<path>/. Default: the file name.',
+          'URL segment of the story: its webhooks live under `/webhook/<path>/`. Letters, digits, ' +
+          '`_` and `-`. Default: the file name without `.yaml`.',
       },
       credentials: {
         type: 'object',
-        description: 'Secrets, read from the environment; never logged or stored.',
+        description:
+          'Secrets by name, each `{env: VARIABLE}`. Read at start-up, and the engine does not start ' +
+          'when one is unset. Never stored or logged.',
         propertyNames: { pattern: IDENTIFIER_PATTERN },
         additionalProperties: {
           type: 'object',
@@ -121,7 +129,9 @@ export function buildStorySchema(): Record<string, unknown> {
       },
       resources: {
         type: 'object',
-        description: 'Plain settings shared by the actions, read as `resources.<name>`.',
+        description:
+          'Plain settings by name, read as `resources.<name>`: a literal value, ' +
+          '`{env: VARIABLE, default: value}`, or `{value: ...}` for an object.',
         propertyNames: { pattern: IDENTIFIER_PATTERN },
         additionalProperties: resourceSchema,
       },
@@ -136,6 +146,7 @@ export function buildStorySchema(): Record<string, unknown> {
             type: {
               enum: ACTION_TYPES.map((action) => action.type),
               description: 'Action type.',
+              markdownEnumDescriptions: ACTION_TYPES.map((action) => action.schema.description),
             },
           },
           required: ['name', 'type'],
@@ -146,5 +157,5 @@ export function buildStorySchema(): Record<string, unknown> {
     required: ['actions'],
     additionalProperties: false,
     $defs: defs,
-  };
+  });
 }

@@ -55,7 +55,9 @@ export const httpRequest: ActionType = {
       fail_on_status: {
         type: 'boolean',
         default: true,
-        description: 'When true, a status outside 200-299 fails the event; when false it is emitted.',
+        description:
+          "When true, a status outside 200-299 fails the event with the status and the server's " +
+          "reason (Fleet's `errors[0].reason`, or `message`); when false the response is emitted.",
       },
     },
     required: ['url'],

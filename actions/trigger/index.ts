@@ -17,14 +17,17 @@ export const trigger: ActionType = {
         type: 'string',
         minLength: 1,
         description:
-          'JSONata expression; the event passes when it yields a truthy value. Example: ' +
+          'JSONata expression, without a leading `=`; the event passes when it yields a truthy value. ' +
+          'Example: ' +
           "`$count(hook.body.failing_policies[name = \"x\"]) > 0`.",
       },
       rules: {
         type: 'array',
         minItems: 1,
         items: RULE_SCHEMA,
-        description: 'Tines-style rules, an alternative to `when`.',
+        description:
+          'Tines-style rules, instead of `when`: a list of `{type, path, value}`. `path` is a JSONata ' +
+          'path such as `hook.body.status`; `value` is a literal, template or `=` expression.',
       },
       match: {
         enum: ['all', 'any'],

@@ -17,7 +17,7 @@ export const webhook: ActionType = {
         type: 'string',
         pattern: '^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$',
         description:
-          'Path below the story path: `calendar` is served at /webhook/<story path>/calendar.',
+          'Path below the story path: `calendar` is served at `/webhook/<story path>/calendar`.',
       },
       methods: {
         type: 'array',
@@ -88,7 +88,7 @@ export const webhook: ActionType = {
       response_status: {
         enum: [200, 201, 202, 204],
         default: 201,
-        description: 'Status sent once the request is stored.',
+        description: 'Status sent once the request is stored; the body is `{"run_id": "..."}`.',
       },
     },
     required: ['path'],

@@ -2,6 +2,7 @@
  * JSON Schema of story test files (`*.test.yaml`). schemas/story-test.schema.json is written
  * from it by `npm run schema`, for editors; `engine test` validates with the same object.
  */
+import { withMarkdownDescriptions } from '../schema-markdown';
 
 const IDENTIFIER = '^[A-Za-z_][A-Za-z0-9_]*$';
 
@@ -117,7 +118,7 @@ const caseSchema = {
   additionalProperties: false,
 };
 
-export const storyTestSchema = {
+export const storyTestSchema = withMarkdownDescriptions({
   $schema: 'https://json-schema.org/draft/2020-12/schema',
   title: 'story-engine story test',
   description:
@@ -138,4 +139,4 @@ export const storyTestSchema = {
   },
   required: ['cases'],
   additionalProperties: false,
-};
+});
