@@ -100,6 +100,9 @@ export class Runner {
   private readonly metrics: EngineMetrics | undefined;
   /** Epoch ms of the work loop's latest pass, which shows the loop is not stuck. */
   private lastPassAt = 0;
+  /** Ids of the items this process is executing, whose leases it renews. */
+  private readonly runningIds = new Set<string>();
+  private renewTimer: NodeJS.Timeout | undefined;
 
   constructor(options: RunnerOptions) {
     this.store = options.store;
@@ -166,6 +169,11 @@ export class Runner {
   start(): void {
     if (this.loop) return;
     this.loop = this.reclaim().then(() => this.work());
+    if (this.store.renewLeases) {
+      // Three renewals per lease, so one slow or failed renewal does not lose the claims.
+      this.renewTimer = setInterval(() => void this.renewLeases(), Math.max(100, this.leaseMs / 3));
+      this.renewTimer.unref();
+    }
   }
 
   /**
@@ -176,18 +184,21 @@ export class Runner {
     this.stopping = true;
     this.notify();
     await this.loop;
-    if (this.inflight.size === 0) return;
-    const timer = setTimeout(() => {
-      this.log.warn({ inflight: this.inflight.size, graceMs }, 'stop: aborting work still in flight');
-      this.abort.abort();
-    }, graceMs);
-    await Promise.allSettled([...this.inflight]);
-    clearTimeout(timer);
+    if (this.inflight.size > 0) {
+      const timer = setTimeout(() => {
+        this.log.warn({ inflight: this.inflight.size, graceMs }, 'stop: aborting work still in flight');
+        this.abort.abort();
+      }, graceMs);
+      await Promise.allSettled([...this.inflight]);
+      clearTimeout(timer);
+    }
+    clearInterval(this.renewTimer);
   }
 
   /** Stops at once: aborts actions in flight; their items stay claimed until the lease ends. */
   abortNow(): void {
     this.stopping = true;
+    clearInterval(this.renewTimer);
     this.abort.abort();
     this.notify();
   }
@@ -210,7 +221,7 @@ export class Runner {
   }
 
   /**
-   * Checks that the store answers within `timeoutMs` and that the work loop made a pass
+   * Checks that the store responds within `timeoutMs` and that the work loop made a pass
    * recently. A loop pass waits at most 4 poll intervals, so a gap of 10 s or 8 intervals,
    * whichever is longer, means the loop is stuck.
    */
@@ -262,6 +273,16 @@ export class Runner {
     });
   }
 
+  private async renewLeases(): Promise<void> {
+    if (this.runningIds.size === 0 || !this.store.renewLeases) return;
+    try {
+      await this.store.renewLeases(this.workerId, [...this.runningIds], this.leaseMs);
+    } catch (error) {
+      const items = this.runningIds.size;
+      this.log.warn({ err: error, items }, 'renewing leases failed; other workers may take the items over when they expire');
+    }
+  }
+
   private async reclaim(): Promise<void> {
     try {
       const gone = await releaseGoneWorkers(this.store);
@@ -295,6 +316,7 @@ export class Runner {
         continue;
       }
       for (const item of items) {
+        this.runningIds.add(item.id);
         const task: Promise<void> = this.execute(item)
           .catch((error: unknown) => {
             const ids = { runId: item.runId, eventId: item.parentEventId, story: item.story, action: item.action };
@@ -302,6 +324,7 @@ export class Runner {
           })
           .finally(() => {
             this.inflight.delete(task);
+            this.runningIds.delete(item.id);
             this.notify();
           });
         this.inflight.add(task);

@@ -6,7 +6,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { expect } from 'chai';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DEFAULT_TOKEN, startFakeFleet, type FakeFleet } from '../fake-fleet/server';
+import { startEngine, storyFile } from './helpers/engine';
 import { PostgresStore } from '../engine/store/postgres';
 import type { RunRecord } from '../engine/types';
 import { dropSchema, findTestDatabase, queryOnce, uniqueSchemaName } from './store/postgres-database';
@@ -193,5 +196,74 @@ describe('engine run on PostgreSQL', function () {
     }
     expect(interruptedTotal, 'attempts cut off by the kill').to.be.greaterThan(0);
     expect(survivorAttempts, 'attempts made by the surviving worker').to.be.greaterThan(0);
+  });
+});
+
+describe('runner lease renewal on PostgreSQL', function () {
+  let url: string;
+  let schema: string;
+
+  before(async function () {
+    const database = await findTestDatabase();
+    if (!database.url) {
+      console.warn(`      ${database.reason}`);
+      this.skip();
+    }
+    url = database.url;
+    schema = uniqueSchemaName();
+  });
+
+  after(async function () {
+    if (url) await dropSchema(url, schema);
+  });
+
+  it('keeps an action longer than its lease', async function () {
+    let requests = 0;
+    let started: () => void = () => undefined;
+    const requestStarted = new Promise<void>((resolve) => (started = resolve));
+    const slow = http.createServer((_req, res) => {
+      requests++;
+      started();
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), 1200);
+    });
+    await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
+    const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
+    const story = storyFile(
+      `path: slow
+actions:
+  - name: hook
+    type: webhook
+    path: in
+  - name: call
+    type: http_request
+    after: hook
+    method: GET
+    url: "${slowUrl}/work"
+`,
+    );
+    const store = new PostgresStore({ connectionString: url, schema });
+    const engine = await startEngine([story], { store, leaseMs: 300 });
+    const rival = new PostgresStore({ connectionString: url, schema });
+    await rival.open();
+    try {
+      const response = await fetch(`${engine.url}/webhook/slow/in`, { method: 'POST' });
+      const { run_id: runId } = (await response.json()) as { run_id: string };
+      await requestStarted;
+
+      // Four lease lengths pass while the request runs: renewals must keep the item claimed.
+      for (let check = 0; check < 10; check++) {
+        expect(await rival.claim('rival', 10, 60_000), `claim ${check}`).to.deep.equal([]);
+        await sleep(100);
+      }
+      const run = await engine.runner.waitForRun(runId);
+      expect(run.status).to.equal('succeeded');
+      expect(requests).to.equal(1);
+      const attempts = await store.listAttempts(runId);
+      expect(attempts.map((attempt) => attempt.outcome)).to.deep.equal(['emitted']);
+    } finally {
+      await rival.close();
+      await engine.stop();
+      await new Promise((resolve) => slow.close(resolve));
+    }
   });
 });

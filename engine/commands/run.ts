@@ -245,8 +245,9 @@ export function registerRun(program: Command): void {
     .addOption(
       new Option(
         '--lease <duration>',
-        'how long a claimed work item stays with this process before another worker may take it ' +
-          'over (such as 30s or 5m); must exceed the longest action attempt',
+        'how long a claim on a work item lasts before another worker may take the item over ' +
+          '(such as 30s or 5m); the PostgreSQL store renews the claims of running actions, ' +
+          'other stores need it longer than the longest action attempt',
       )
         .env('ENGINE_LEASE')
         .default(5 * 60_000, '5m')

@@ -306,6 +306,16 @@ export class PostgresStore implements Store {
     return result.rows.map((row) => row.claimed_by);
   }
 
+  async renewLeases(workerId: string, itemIds: string[], leaseMs: number): Promise<number> {
+    if (itemIds.length === 0) return 0;
+    const result = await this.db().query(
+      `UPDATE ${this.items} SET lease_until = ${NOW_MS} + $3
+       WHERE id = ANY($2::text[]) AND claimed_by = $1`,
+      [workerId, itemIds, Math.ceil(leaseMs)],
+    );
+    return result.rowCount ?? 0;
+  }
+
   async releaseClaimsOf(workerIds: string[]): Promise<number> {
     if (workerIds.length === 0) return 0;
     const result = await this.db().query(

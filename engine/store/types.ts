@@ -104,6 +104,11 @@ export interface Store {
    */
   releaseClaimsOf?(workerIds: string[]): Promise<number>;
   /**
+   * Extends to `leaseMs` from now the leases of those items that `workerId` still holds, so an
+   * action that runs longer than one lease keeps its item. Returns the number extended.
+   */
+  renewLeases?(workerId: string, itemIds: string[], leaseMs: number): Promise<number>;
+  /**
    * Replaces one action-state value atomically (see ActionState). `scope` names the story and
    * action. Stores without it make the runner keep state in memory only.
    */

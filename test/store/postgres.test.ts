@@ -365,6 +365,19 @@ describe('PostgresStore', function () {
       expect(await store.listClaimants()).to.deep.equal(['worker-a']);
     });
 
+    it('renews only leases it holds', async function () {
+      const store = await openStore();
+      await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
+      const [mine] = await store.claim('worker-a', 1, 200);
+      const [theirs] = await store.claim('worker-b', 1, 200);
+      expect(await store.renewLeases('worker-a', [mine.id, theirs.id], 60_000)).to.equal(1);
+      expect(await store.renewLeases('worker-a', [], 60_000)).to.equal(0);
+      await sleep(250);
+      const taken = await store.claim('worker-c', 10, 60_000);
+      expect(taken.map((item) => item.id)).to.deep.equal([theirs.id]);
+    });
+
     it('releases claims and interrupts attempts', async function () {
       const store = await openStore();
       const run = await store.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
