@@ -134,7 +134,11 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
   const logger = oneShot
     ? createLogger(options.logLevel ?? 'error', createLogger.stderr())
     : createLogger(options.logLevel ?? 'info');
-  const store: Store = await openStore(options.db ?? (oneShot ? 'memory' : undefined), storiesDir(paths));
+  const onPoolError = (error: Error) =>
+    logger.error({ err: error }, 'idle PostgreSQL connection failed; the pool opens a new one when needed');
+  const store: Store = await openStore(options.db ?? (oneShot ? 'memory' : undefined), storiesDir(paths), {
+    onPoolError,
+  });
   const metrics = new EngineMetrics({ store });
   let runner: Runner;
   try {

@@ -13,8 +13,13 @@ export type { Store } from './types';
 /** File name of the default SQLite store, inside `.engine/` beside the stories. */
 export const DEFAULT_DB = join('.engine', 'engine.db');
 
+export interface StoreOptions {
+  /** Receives errors of idle PostgreSQL connections, which the pool replaces on the next query. */
+  onPoolError?: (error: Error) => void;
+}
+
 /** Returns the store that `spec` names, not yet opened. */
-export function storeFor(spec: string | undefined, storiesDir: string): Store {
+export function storeFor(spec: string | undefined, storiesDir: string, options: StoreOptions = {}): Store {
   if (spec === undefined) return new SqliteStore(join(storiesDir, DEFAULT_DB));
   const trimmed = spec.trim();
   if (trimmed === '') {
@@ -23,7 +28,7 @@ export function storeFor(spec: string | undefined, storiesDir: string): Store {
     );
   }
   if (trimmed === 'memory') return new MemoryStore();
-  if (/^postgres(ql)?:\/\//i.test(trimmed)) return postgresStoreFor(trimmed);
+  if (/^postgres(ql)?:\/\//i.test(trimmed)) return postgresStoreFor(trimmed, options);
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(trimmed)) {
     throw new Error(
       `invalid --db value "${redactUrl(trimmed)}": unsupported URL scheme; ` +
@@ -37,7 +42,7 @@ export function storeFor(spec: string | undefined, storiesDir: string): Store {
  * Builds the PostgreSQL store for a `postgres://` URL. The query parameter `schema` chooses the
  * schema of the tables and is removed before the URL reaches node-postgres.
  */
-function postgresStoreFor(spec: string): PostgresStore {
+function postgresStoreFor(spec: string, options: StoreOptions): PostgresStore {
   let url: URL;
   try {
     url = new URL(spec);
@@ -50,15 +55,19 @@ function postgresStoreFor(spec: string): PostgresStore {
   const schema = url.searchParams.get('schema') ?? undefined;
   url.searchParams.delete('schema');
   try {
-    return new PostgresStore({ connectionString: url.toString(), schema });
+    return new PostgresStore({ connectionString: url.toString(), schema, ...options });
   } catch (error) {
     throw new Error(`invalid --db value "${redactUrl(spec)}": ${(error as Error).message}`);
   }
 }
 
 /** Opens the store that `spec` names: see storeFor for the forms it accepts. */
-export async function openStore(spec: string | undefined, storiesDir: string): Promise<Store> {
-  const store = storeFor(spec, storiesDir);
+export async function openStore(
+  spec: string | undefined,
+  storiesDir: string,
+  options: StoreOptions = {},
+): Promise<Store> {
+  const store = storeFor(spec, storiesDir, options);
   await store.open();
   return store;
 }

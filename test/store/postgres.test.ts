@@ -186,6 +186,28 @@ describe('PostgresStore', function () {
       );
     });
 
+    it('reports a dropped idle connection', async function () {
+      const errors: Error[] = [];
+      const application = `engine_test_${schema}`;
+      const store = new PostgresStore({
+        connectionString: url,
+        schema,
+        pool: { application_name: application },
+        onPoolError: (error) => errors.push(error),
+      });
+      opened.push(store);
+      await store.open();
+      await queryOnce(
+        url,
+        'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1',
+        [application],
+      );
+      for (let wait = 0; wait < 50 && errors.length === 0; wait++) await sleep(20);
+      expect(errors).to.have.length(1);
+      expect(errors[0].message).to.include('terminat');
+      expect(await store.pendingCount(), 'query on a new connection').to.equal(0);
+    });
+
     it('names the server it cannot reach', async function () {
       const probe = createServer();
       await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
