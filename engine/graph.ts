@@ -66,7 +66,10 @@ function buildModel(story: GraphStory): GraphModel {
 
   const nodes = story.actions.map((action) => {
     const condition = describeCondition(action.options);
-    const lines = [action.name, action.type];
+    const mode = action.options.mode;
+    const kind =
+      typeof mode === 'string' && mode !== 'message' ? `${action.type} (${mode})` : action.type;
+    const lines = [action.name, kind];
     if (condition !== undefined) lines.push(...wrap(shorten(condition), WRAP_COLUMN));
     if (action.options.emit_failure === true) lines.push('emits failures');
     return {

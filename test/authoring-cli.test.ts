@@ -83,12 +83,24 @@ describe('engine import', () => {
   });
 
   it('lists what was not converted on stderr', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'import-'));
+    const file = path.join(dir, 'export.json');
+    const agents = [
+      { type: 'Agents::WebhookAgent', name: 'Hook', options: { path: 'in' } },
+      { type: 'Agents::EmailAgent', name: 'Mail', options: {} },
+    ];
+    writeFileSync(file, JSON.stringify({ name: 'x', agents, links: [{ source: 0, receiver: 1 }] }));
+    const outcome = await engine(['import', file]);
+    expect(outcome.code).to.equal(0);
+    expect(outcome.stderr).to.contain(
+      'not converted: mail.type: Agents::EmailAgent has no equivalent action type',
+    );
+  });
+
+  it('names the variables to set', async () => {
     const outcome = await engine(['import', TINES_FLEET]);
     expect(outcome.stderr).to.contain(
-      'not converted: calendar_webhook.options.secret: option has no equivalent here and was left out',
-    );
-    expect(outcome.stderr).to.contain(
-      'set before running: FLEET_API_TOKEN, FLEET_URL, MACOS_VERSION',
+      'set before running: FLEET_API_TOKEN, CALENDAR_WEBHOOK_SECRET, FLEET_URL, MACOS_VERSION',
     );
   });
 

@@ -186,6 +186,14 @@ describe('graph labels', () => {
     expect(quoteDot('a\\l "b"\nc')).to.equal('"a\\\\l \\"b\\"\\nc"');
   });
 
+  it('shows a transform mode other than message', () => {
+    const story: GraphStory = {
+      name: 's',
+      actions: [action('split', 'transform', [], { mode: 'explode' })],
+    };
+    expect(renderGraph(story, 'mermaid')).to.contain('  a_split("split<br/>transform (explode)")');
+  });
+
   it('falls back to index ids for unusual names', () => {
     const story: GraphStory = { name: 's', actions: [action('odd name', 'webhook', [])] };
     expect(renderGraph(story, 'mermaid')).to.contain('  a0(["odd name<br/>webhook"])');

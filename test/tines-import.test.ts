@@ -53,6 +53,11 @@ describe('tines import of the Fleet story', () => {
     expect(webhook.methods).to.equal(undefined);
   });
 
+  it('reads the webhook secret from a credential', () => {
+    const webhook = actionNamed(story, 'calendar_webhook');
+    expect(webhook.secret).to.deep.equal({ credential: 'calendar_webhook_secret' });
+  });
+
   it('converts the error trigger to rules', () => {
     const trigger = actionNamed(story, 'webhook_error');
     expect(trigger.after).to.equal('calendar_webhook');
@@ -101,29 +106,25 @@ describe('tines import of the Fleet story', () => {
   });
 
   it('declares credentials and resources from the environment', () => {
-    expect(story.credentials).to.deep.equal({ fleet_api_token: { env: 'FLEET_API_TOKEN' } });
+    expect(story.credentials).to.deep.equal({
+      fleet_api_token: { env: 'FLEET_API_TOKEN' },
+      calendar_webhook_secret: { env: 'CALENDAR_WEBHOOK_SECRET' },
+    });
     expect(story.resources).to.deep.equal({
       fleet_url: { env: 'FLEET_URL' },
       macos_version: { env: 'MACOS_VERSION' },
     });
-    expect(result.environment).to.deep.equal(['FLEET_API_TOKEN', 'FLEET_URL', 'MACOS_VERSION']);
-  });
-
-  it('lists the webhook secret as not converted', () => {
-    expect(result.problems).to.deep.equal([
-      {
-        action: 'calendar_webhook',
-        field: 'options.secret',
-        message: 'option has no equivalent here and was left out',
-      },
+    expect(result.environment).to.deep.equal([
+      'FLEET_API_TOKEN',
+      'CALENDAR_WEBHOOK_SECRET',
+      'FLEET_URL',
+      'MACOS_VERSION',
     ]);
   });
 
-  it('puts problems in the YAML header and beside the action', () => {
-    expect(result.yaml).to.contain('#   calendar_webhook.options.secret: option has no equivalent');
-    expect(result.yaml).to.contain(
-      '  # TODO: options.secret: option has no equivalent here and was left out\n  - name: calendar_webhook',
-    );
+  it('converts every action and option', () => {
+    expect(result.problems).to.deep.equal([]);
+    expect(result.yaml).to.contain('# Every action and option was converted.');
   });
 
   it('never writes the secret value', () => {
@@ -281,20 +282,85 @@ describe('tines import of requests and transforms', () => {
     expect(result.yaml).not.to.contain('hunter2');
   });
 
-  it('stands in for unconverted transform modes', () => {
+  it('puts problems in the YAML header and beside the action', () => {
     const result = importTinesStory(
       chain(
         hook,
-        agent('Agents::EventTransformationAgent', 'Split', {
-          mode: 'explode',
-          path: '<<hook.body.items>>',
+        agent('Agents::HTTPRequestAgent', 'Call', {
+          url: 'http://127.0.0.1/x',
+          basic_auth: ['user', 'hunter2'],
         }),
       ),
     );
-    expect(actionNamed(result.story, 'split').payload).to.deep.equal({
-      not_converted: 'event transform in explode mode',
+    expect(result.yaml).to.contain(
+      '#   call.options.basic_auth: option has no equivalent here and was left out',
+    );
+    expect(result.yaml).to.contain(
+      '  # TODO: options.basic_auth: option has no equivalent here and was left out\n  - name: call',
+    );
+  });
+
+  function transformOf(options: Record<string, unknown>) {
+    const result = importTinesStory(
+      chain(hook, agent('Agents::EventTransformationAgent', 'Step', options)),
+    );
+    return { action: actionNamed(result.story, 'step'), problems: result.problems };
+  }
+
+  it('converts explode', () => {
+    const { action, problems } = transformOf({
+      mode: 'explode',
+      path: '<<hook.body.items>>',
+      to: 'item_of_list',
     });
-    expect(result.problems[0].field).to.equal('options.mode');
+    expect(action).to.deep.include({
+      mode: 'explode',
+      path: '=hook.body.items',
+      to: 'item_of_list',
+    });
+    expect(problems).to.deep.equal([]);
+  });
+
+  it('converts delay, deduplicate and throttle', () => {
+    expect(transformOf({ mode: 'delay', seconds: '3600' }).action).to.deep.include({
+      mode: 'delay',
+      seconds: 3600,
+    });
+    expect(
+      transformOf({ mode: 'deduplicate', path: 'hook.body.id', lookback: 100 }).action,
+    ).to.deep.include({ mode: 'deduplicate', key: '=hook.body.id', lookback: 100 });
+    expect(transformOf({ mode: 'throttle', limit: 5, period: 60 }).action).to.deep.include({
+      mode: 'throttle',
+      limit: 5,
+      period: 60,
+    });
+  });
+
+  it('converts a single extract matcher', () => {
+    const { action, problems } = transformOf({
+      mode: 'extract',
+      matchers: [{ path: '{{.hook.body.email}}', regexp: '@(.*)', to: 'domain' }],
+    });
+    expect(action).to.deep.include({
+      mode: 'extract',
+      text: '=hook.body.email',
+      pattern: '@(.*)',
+      all: true,
+    });
+    expect(problems[0].field).to.equal('options.matchers[0].to');
+  });
+
+  it('stands in for an unknown mode', () => {
+    const { action, problems } = transformOf({ mode: 'automatic', prompt: 'x' });
+    expect(action.payload).to.deep.equal({ not_converted: 'event transform in automatic mode' });
+    expect(problems.map((problem) => problem.field)).to.deep.equal(['options.mode']);
+  });
+
+  it('reports a number that is not one', () => {
+    const { problems } = transformOf({ mode: 'delay', seconds: 'soon' });
+    expect(problems).to.deep.equal([
+      { action: 'step', field: 'options.seconds', message: '"soon" is not a number' },
+    ]);
   });
 
   it('stands in for unknown agent types', () => {

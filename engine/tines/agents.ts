@@ -6,6 +6,7 @@ import type { RootResolver } from './print';
 import type { TinesAgent } from './import';
 import { AgentConversion, type ConvertedAction } from './conversion';
 import { convertTrigger } from './rules';
+import { convertTransformMode } from './transform-modes';
 
 /** Converts one agent; `after` names the story actions that feed it. */
 export function convertAgent(
@@ -14,7 +15,7 @@ export function convertAgent(
   after: string[],
   resolve: RootResolver,
 ): ConvertedAction {
-  const conversion = new AgentConversion(agent, resolve);
+  const conversion = new AgentConversion(agent, name, resolve);
   const action: Record<string, unknown> = { name };
   const converter = CONVERTERS[agent.type];
   const fields = converter === undefined ? unsupported(conversion) : converter(conversion);
@@ -34,7 +35,7 @@ export function convertAgent(
   if (after.length === 0 && type !== 'webhook') {
     conversion.problem('links', 'nothing runs this action: only webhooks start a run here');
   }
-  return { action, problems: conversion.problems };
+  return { action, problems: conversion.problems, credentials: conversion.credentials };
 }
 
 type Converter = (conversion: AgentConversion) => Record<string, unknown>;
@@ -91,6 +92,15 @@ function convertWebhook(conversion: AgentConversion): Record<string, unknown> {
       'options.response_code',
       `status ${status} is not one of ${WEBHOOK_STATUSES.join(', ')}`,
     );
+  }
+
+  // Tines puts the secret in the URL's last path segment, as the story's webhook does without
+  // `header`. The value stays out of the YAML: the story reads it from a credential.
+  const secret = conversion.take('secret');
+  if (typeof secret === 'string' && secret !== '') {
+    const credential = `${conversion.name}_secret`;
+    fields.secret = { credential };
+    conversion.credentials.push(credential);
   }
 
   // The story's webhook event always carries the request headers, so this needs no field.
@@ -191,14 +201,7 @@ function convertHttpRequest(conversion: AgentConversion): Record<string, unknown
 
 function convertTransform(conversion: AgentConversion): Record<string, unknown> {
   const mode = String(conversion.take('mode') ?? 'message_only');
-  if (mode !== 'message_only' && mode !== 'message') {
-    conversion.problem(
-      'options.mode',
-      `event transform mode ${JSON.stringify(mode)} is not converted; a placeholder payload stands in`,
-    );
-    for (const key of Object.keys(conversion.agent.options)) conversion.take(key);
-    return { type: 'transform', payload: { not_converted: `event transform in ${mode} mode` } };
-  }
+  if (mode !== 'message_only' && mode !== 'message') return convertTransformMode(conversion, mode);
   const loop = conversion.take('loop');
   if (loop !== undefined && loop !== false && loop !== 'false') {
     conversion.problem('options.loop', `looping over ${JSON.stringify(loop)} is not converted`);

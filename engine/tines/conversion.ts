@@ -14,15 +14,19 @@ export interface AgentProblem {
 export interface ConvertedAction {
   action: Record<string, unknown>;
   problems: AgentProblem[];
+  /** Credentials the action needs beyond those its options refer to (a webhook secret). */
+  credentials: string[];
 }
 
 /** Collects converted fields and problems for one agent. */
 export class AgentConversion {
   readonly problems: AgentProblem[] = [];
+  readonly credentials: string[] = [];
   private readonly remaining: Set<string>;
 
   constructor(
     readonly agent: TinesAgent,
+    readonly name: string,
     readonly resolve: RootResolver,
   ) {
     this.remaining = new Set(Object.keys(agent.options));

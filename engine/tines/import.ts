@@ -1,7 +1,7 @@
 /**
  * Converts a Tines story export (JSON) into story YAML. Webhook, trigger, HTTP request and
- * message-mode event transform actions convert. Everything else is listed as a problem, both
- * in a comment block at the top of the YAML and in the returned list, and never dropped.
+ * event transform actions convert. Everything else is listed as a problem, both in a comment
+ * block at the top of the YAML and in the returned list, and never dropped.
  */
 import { Document } from 'yaml';
 import { FormulaError } from './formula';
@@ -211,6 +211,7 @@ export function importTinesStory(input: unknown): TinesImport {
 
   const actions: Record<string, unknown>[] = [];
   const comments = new Map<number, string[]>();
+  const { credentials, resources } = collectReferences(data.agents);
   for (const index of topologicalOrder(parents)) {
     const agent = data.agents[index];
     const after = parents[index].map((source) => names[source]);
@@ -223,11 +224,11 @@ export function importTinesStory(input: unknown): TinesImport {
       );
     }
     actions.push(converted.action);
+    for (const credential of converted.credentials) credentials.add(credential);
   }
 
   const story: Record<string, unknown> = { name: data.name };
   if (data.description) story.description = data.description;
-  const { credentials, resources } = collectReferences(data.agents);
   const environment: string[] = [];
   if (credentials.size > 0) {
     story.credentials = Object.fromEntries(
