@@ -77,7 +77,10 @@ describe('observability', function () {
   let metricsType: string | null;
 
   before(async function () {
-    fleet = await startFakeFleet();
+    // One 503 with Retry-After: 0 makes one host lookup run again at once.
+    fleet = await startFakeFleet({
+      faults: [{ route: 'hosts/:id', method: 'GET', status: 503, retryAfter: 0 }],
+    });
     engine = await startEngine(new MemoryStore(), fleet);
     const calendar = `${engine.url}/webhook/fleet/calendar`;
     const runIds: string[] = [];
@@ -122,6 +125,7 @@ describe('observability', function () {
       expect(metricsText).to.include(`${actions},action_type="trigger",outcome="emitted"} 3`);
       expect(metricsText).to.include(`${actions},action_type="trigger",outcome="skipped"} 3`);
       expect(metricsText).to.include(`${actions},action_type="http_request",outcome="emitted"} 6`);
+      expect(metricsText).to.include(`${actions},action_type="http_request",outcome="retry"} 1`);
       expect(metricsText).to.include(`${actions},action_type="transform",outcome="emitted"} 6`);
     });
 
@@ -131,6 +135,12 @@ describe('observability', function () {
       );
       expect(metricsText).to.include(
         'engine_action_duration_seconds_bucket{le="+Inf",action_type="http_request",outcome="emitted"} 6',
+      );
+    });
+
+    it('counts retries', function () {
+      expect(metricsText).to.include(
+        'engine_action_retries_total{story="fleet",action_type="http_request"} 1',
       );
     });
 
@@ -196,15 +206,15 @@ describe('observability', function () {
       const finished = engine.lines
         .map((line) => JSON.parse(line) as Record<string, unknown>)
         .filter((entry) => entry.msg === 'action finished');
-      // 3 runs of 7 actions: webhook, 2 triggers, 2 HTTP requests, 2 transforms.
-      expect(finished).to.have.length(21);
+      // 3 runs of 7 actions (webhook, 2 triggers, 2 HTTP requests, 2 transforms) and 1 retry.
+      expect(finished).to.have.length(22);
       for (const entry of finished) {
         expect(entry.runId, JSON.stringify(entry)).to.be.a('string');
         expect(entry, JSON.stringify(entry)).to.have.property('eventId');
         expect(entry.story, JSON.stringify(entry)).to.equal('fleet');
         expect(entry.action, JSON.stringify(entry)).to.be.a('string');
         expect(entry.workerId, JSON.stringify(entry)).to.be.a('string');
-        expect(entry.outcome, JSON.stringify(entry)).to.be.oneOf(['emitted', 'skipped']);
+        expect(entry.outcome, JSON.stringify(entry)).to.be.oneOf(['emitted', 'skipped', 'retry']);
         expect(entry.durationMs, JSON.stringify(entry)).to.be.a('number');
       }
       const withEvent = finished.filter((entry) => entry.action !== 'calendar_webhook');
