@@ -55,7 +55,7 @@ function parseOptions(argv: string[]): Options {
     .option('--cpu-prof <dir>', 'run Node targets with --cpu-prof and write their profiles to this folder');
   program.parse(argv);
   const options = program.opts<Options>();
-  options.targets ??= options.events ? 'script,engine' : 'bare,script,engine';
+  options.targets ??= options.events ? 'script,engine,engine-sqlite' : 'bare,script,engine,engine-sqlite';
   return options;
 }
 
