@@ -224,7 +224,7 @@ describe('runner lease renewal on PostgreSQL', function () {
     const slow = http.createServer((_req, res) => {
       requests++;
       started();
-      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), 1200);
+      setTimeout(() => res.writeHead(200, { 'content-type': 'application/json' }).end('{}'), 2400);
     });
     await new Promise<void>((resolve) => slow.listen(0, '127.0.0.1', resolve));
     const slowUrl = `http://127.0.0.1:${(slow.address() as AddressInfo).port}`;
@@ -242,7 +242,7 @@ actions:
 `,
     );
     const store = new PostgresStore({ connectionString: url, schema });
-    const engine = await startEngine([story], { store, leaseMs: 300 });
+    const engine = await startEngine([story], { store, leaseMs: 600 });
     const rival = new PostgresStore({ connectionString: url, schema });
     await rival.open();
     try {
@@ -251,7 +251,7 @@ actions:
       await requestStarted;
 
       // Four lease lengths pass while the request runs: renewals must keep the item claimed.
-      for (let check = 0; check < 10; check++) {
+      for (let check = 0; check < 20; check++) {
         expect(await rival.claim('rival', 10, 60_000), `claim ${check}`).to.deep.equal([]);
         await sleep(100);
       }

@@ -285,10 +285,10 @@ describe('PostgresStore', function () {
       const store = await openStore();
       await store.createRun(
         { story: 'fleet', storyName: 'Fleet' },
-        webhookItem({ availableAt: Date.now() + 300 }),
+        webhookItem({ availableAt: Date.now() + 800 }),
       );
       expect(await store.claim('w', 1, 30_000)).to.deep.equal([]);
-      await sleep(350);
+      await sleep(850);
       expect(await store.claim('w', 1, 30_000)).to.have.length(1);
     });
 
@@ -299,11 +299,11 @@ describe('PostgresStore', function () {
       await store.recordAttempt({ ...item, attempt: 1 });
       const result = await store.complete(
         { ...item, attempt: 1 },
-        { events: [], children: [], retryAt: Date.now() + 300, retryReason: '503 from Fleet' },
+        { events: [], children: [], retryAt: Date.now() + 800, retryReason: '503 from Fleet' },
       );
       expect(result).to.deep.equal({});
       expect(await store.claim('w', 1, 30_000)).to.deep.equal([]);
-      await sleep(350);
+      await sleep(850);
       const [again] = await store.claim('w', 1, 30_000);
       expect(again.attempt).to.equal(1);
       expect(await store.listEvents(run.id)).to.deep.equal([]);
@@ -462,9 +462,9 @@ describe('PostgresStore', function () {
       const a = await openStore();
       const b = await openStore();
       const run = await a.createRun({ story: 'fleet', storyName: 'Fleet' }, webhookItem());
-      const [lost] = await a.claim('worker-a', 1, 300);
+      const [lost] = await a.claim('worker-a', 1, 800);
       expect(await b.claim('worker-b', 1, 30_000)).to.deep.equal([]);
-      await sleep(350);
+      await sleep(850);
 
       const [taken] = await b.claim('worker-b', 1, 30_000);
       expect(taken.id).to.equal(lost.id);
