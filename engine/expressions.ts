@@ -298,7 +298,8 @@ export function compileExpressionField(
     return { constant: false, evaluate: (context) => evaluateJsonata(expression, context) };
   } catch (error) {
     if (!(error instanceof ExpressionError)) throw error;
-    problems.push({ path: [], error });
+    const hint = raw.startsWith('=') ? '; this field is a JSONata expression already, so leave out the leading "="' : '';
+    problems.push({ path: [], error: new ExpressionError(`${error.message}${hint}`, error.offset) });
     return CONSTANT_UNDEFINED;
   }
 }

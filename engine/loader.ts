@@ -27,7 +27,7 @@ import type {
   SourcePosition,
 } from './types';
 import { schemaProblems } from './validate-schema';
-import { fieldName, MAX_STORY_BYTES, YamlSource } from './yaml-source';
+import { fieldName, MAX_STORY_BYTES, YamlSource, type ValuePath } from './yaml-source';
 
 export interface LoadResult {
   story?: LoadedStory;
@@ -90,8 +90,39 @@ function toSpecs(raw: RawStory, source: YamlSource): ActionSpec[] {
   });
 }
 
-/** Checks names, `after:` references and cycles. */
-function referenceProblems(specs: ActionSpec[], source: YamlSource): LoadProblem[] {
+/**
+ * Specs of the actions that have a string name, for reference checks on a story that failed
+ * schema validation.
+ */
+function lenientSpecs(source: YamlSource): ActionSpec[] {
+  const actions = (source.value as { actions?: unknown }).actions;
+  if (!Array.isArray(actions)) return [];
+  const valid = actions.every(
+    (action) => action !== null && typeof action === 'object' && typeof action.name === 'string',
+  );
+  if (!valid) return [];
+  const written = actions as RawAction[];
+  return toSpecs({ actions: written.map((action) => ({ ...action, after: stringsOf(action.after) })) }, source);
+}
+
+function stringsOf(value: unknown): string[] | undefined {
+  if (typeof value === 'string') return [value];
+  if (Array.isArray(value)) return value.filter((item): item is string => typeof item === 'string');
+  return undefined;
+}
+
+function sortProblems(problems: LoadProblem[]): LoadProblem[] {
+  const key = (problem: LoadProblem) => (problem.position?.line ?? 0) * 10_000 + (problem.position?.col ?? 0);
+  return problems.map((problem, order) => ({ problem, order }))
+    .sort((a, b) => key(a.problem) - key(b.problem) || a.order - b.order)
+    .map(({ problem }) => problem);
+}
+
+/**
+ * Checks names, `after:` references and cycles. With `typesKnown` false (the schema failed)
+ * the checks that depend on action types are left out.
+ */
+function referenceProblems(specs: ActionSpec[], source: YamlSource, typesKnown = true): LoadProblem[] {
   const problems: LoadProblem[] = [];
   const first = new Map<string, number>();
   specs.forEach((spec, index) => {
@@ -110,8 +141,9 @@ function referenceProblems(specs: ActionSpec[], source: YamlSource): LoadProblem
   });
 
   specs.forEach((spec, index) => {
-    const entry = actionType(spec.type)?.webhookRoute !== undefined;
-    if (entry && spec.after.length > 0) {
+    const kind = typesKnown ? actionType(spec.type) : undefined;
+    const entry = kind?.webhookRoute !== undefined;
+    if (kind && entry && spec.after.length > 0) {
       problems.push({
         code: 'entry_after',
         message: `a ${spec.type} action starts runs and cannot run after other actions; remove "after"`,
@@ -119,7 +151,7 @@ function referenceProblems(specs: ActionSpec[], source: YamlSource): LoadProblem
         position: source.position(['actions', index, 'after']),
       });
     }
-    if (!entry && spec.after.length === 0) {
+    if (kind && !entry && spec.after.length === 0) {
       problems.push({
         code: 'missing_after',
         message: `missing "after": name the action whose events "${spec.name}" receives`,
@@ -185,7 +217,7 @@ function ancestorsOf(name: string, specs: Map<string, ActionSpec>): Set<string> 
   const pending = [...(specs.get(name)?.after ?? [])];
   while (pending.length > 0) {
     const parent = pending.pop() as string;
-    if (result.has(parent)) continue;
+    if (result.has(parent) || !specs.has(parent)) continue;
     result.add(parent);
     pending.push(...(specs.get(parent)?.after ?? []));
   }
@@ -234,13 +266,21 @@ function compileActions(
       }
     }
     for (const problem of kind.check?.(spec) ?? []) {
-      problems.push({
-        ...problem,
-        field: fieldName(['actions', index, ...problem.field.split('.').filter(Boolean)]),
-      });
+      const valuePath: ValuePath = ['actions', index, ...parseField(problem.field)];
+      problems.push({ ...problem, field: fieldName(valuePath), position: source.position(valuePath) });
     }
     return { ...spec, kind, compiled, children: [], ancestors };
   });
+}
+
+/** Splits a field such as `rules[1].path` into the value path `['rules', 1, 'path']`. */
+function parseField(field: string): ValuePath {
+  const path: ValuePath = [];
+  for (const match of field.matchAll(/([^.[\]]+)|\[(\d+)\]/g)) {
+    if (match[2] !== undefined) path.push(Number(match[2]));
+    else if (match[1] !== undefined) path.push(match[1]);
+  }
+  return path;
 }
 
 function normaliseResources(raw: Record<string, unknown> | undefined): Record<string, ResourceSpec> {
@@ -270,7 +310,12 @@ export function loadStory(file: string): LoadResult {
   }
 
   const problems = schemaProblems(source);
-  if (problems.length > 0) return { problems, source: text };
+  if (problems.length > 0) {
+    // References are still checked, so one validate run shows every kind of mistake.
+    const specs = lenientSpecs(source);
+    problems.push(...referenceProblems(specs, source, false));
+    return { problems: sortProblems(problems), source: text };
+  }
 
   const raw = source.value as RawStory;
   const storyPath = raw.path ?? path.basename(file).replace(/\.ya?ml$/i, '');
@@ -337,7 +382,7 @@ export function loadStories(paths: string[]): LoadAllResult {
   const sources = new Map<string, string>();
   const files = storyFiles(paths);
   if (files.length === 0) {
-    const message = `no story files (*.yaml) found in ${paths.join(', ')}`;
+    const message = `no story files (*.yaml or *.yml) found in ${paths.join(', ')}`;
     problems.push({ code: 'no_stories', message, field: '' });
   }
   const routes = new Map<string, SourcePosition>();

@@ -77,6 +77,57 @@ describe('story loader', () => {
     expect(result.problems[0]?.message).to.match(/^cannot read story: ENOENT/);
   });
 
+  it('rejects . and .. segments in webhook paths', () => {
+    const file = storyFile('actions:\n  - { name: hook, type: webhook, path: "../other/in" }\n');
+    const [problem] = loadStory(file).problems;
+    expect(problem?.field).to.equal('actions[0].path');
+    expect(problem?.message).to.match(/^must match /);
+  });
+
+  it('reports a bad rule at its own line', () => {
+    const file = storyFile(`actions:
+  - { name: hook, type: webhook, path: in }
+  - name: check
+    type: trigger
+    after: hook
+    rules:
+      - { type: "field==value", path: hook.body.a, value: 1 }
+      - { type: regex, path: hook.body.b, value: "[a-" }
+`);
+    const problems = loadStory(file).problems;
+    expect(problems.map((problem) => problem.field)).to.deep.equal(['actions[1].rules[1].value']);
+    expect(problems[0]?.message).to.match(/^invalid regular expression: /);
+    expect(problems[0]?.position?.line).to.equal(8);
+  });
+
+  it('does not suggest an unknown after name', () => {
+    const file = storyFile(`actions:
+  - { name: hook, type: webhook, path: in }
+  - { name: check, type: trigger, after: hok, when: "hook.body.x = 1" }
+`);
+    const messages = loadStory(file).problems.map((problem) => problem.message);
+    expect(messages[0]).to.equal('no action named "hok"; did you mean "hook"?');
+    expect(messages[1]).to.match(/^in action "check": unknown name "hook"\. Available here: credentials/);
+  });
+
+  it('reports reference problems beside schema problems', () => {
+    const file = storyFile(`actions:
+  - { name: hook, type: webhook, path: in }
+  - { name: call, type: http_request, after: hok, methd: GET, url: "http://127.0.0.1:9/" }
+`);
+    const codes = loadStory(file).problems.map((problem) => problem.code);
+    expect(codes).to.deep.equal(['unknown_after', 'unknown_field']);
+  });
+
+  it('explains a leading = in when', () => {
+    const file = storyFile(`actions:
+  - { name: hook, type: webhook, path: in }
+  - { name: check, type: trigger, after: hook, when: "=hook.body.x" }
+`);
+    const [problem] = loadStory(file).problems;
+    expect(problem?.message).to.contain('this field is a JSONata expression already, so leave out the leading "="');
+  });
+
   it('keeps schemas/story.schema.json in step with the action types', () => {
     expect(readFileSync(SCHEMA_FILE, 'utf8'), 'run `npm run schema`').to.equal(renderSchema());
   });

@@ -39,6 +39,15 @@ export function compileRules(action: ActionSpec): { rules: CompiledRule[]; probl
       valueProblems.push({ path: ['path'], error });
     }
     const value = compileValue(rule.value, undefined, valueProblems, ['value']);
+    const literal = typeof rule.value === 'string' && value.constant;
+    if (literal && (rule.type === 'regex' || rule.type === '!regex')) {
+      try {
+        new RegExp(rule.value as string);
+      } catch (error) {
+        const message = `invalid regular expression: ${(error as Error).message}`;
+        valueProblems.push({ path: ['value'], error: new ExpressionError(message, undefined) });
+      }
+    }
     for (const problem of valueProblems) {
       problems.push({
         code: 'expression_syntax',

@@ -15,7 +15,8 @@ export const webhook: ActionType = {
     properties: {
       path: {
         type: 'string',
-        pattern: '^[A-Za-z0-9._~-]+(/[A-Za-z0-9._~-]+)*$',
+        // Segments `.` and `..` are rejected because clients normalise them away.
+        pattern: '^(?!(?:.*/)?\\.\\.?(?:/|$))[A-Za-z0-9._~-]+(?:/[A-Za-z0-9._~-]+)*$',
         description:
           'Path below the story path: `calendar` is served at `/webhook/<story path>/calendar`.',
       },

@@ -83,6 +83,9 @@ interface EventRow {
 interface PendingRun {
   record: RunRecord;
   first: NewWorkItem;
+  /** JSON text of the first item's input and lineage, serialized before batching. */
+  input: string;
+  lineage: string;
   resolve: (run: RunRecord) => void;
   reject: (error: unknown) => void;
 }
@@ -182,8 +185,17 @@ export class SqliteStore implements Store {
       error: null,
     };
     this.sql();
+    // Serializing here rejects a value JSON cannot encode for this run alone, not its batch.
+    let input: string;
+    let lineage: string;
+    try {
+      input = JSON.stringify(first.input);
+      lineage = JSON.stringify(first.lineage);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     return new Promise((resolve, reject) => {
-      this.pendingRuns.push({ record, first, resolve, reject });
+      this.pendingRuns.push({ record, first, input, lineage, resolve, reject });
       if (this.flushScheduled) return;
       this.flushScheduled = true;
       setImmediate(() => this.flushRuns());
@@ -426,9 +438,18 @@ export class SqliteStore implements Store {
       db.pragma('synchronous = FULL');
       try {
         db.transaction(() => {
-          for (const { record, first } of batch) {
+          for (const { record, first, input, lineage } of batch) {
             sql.insertRun.run(record.id, record.story, record.storyName, record.createdAt);
-            insertItem(sql, { ...first, runId: record.id });
+            sql.insertItem.run(
+              first.id ?? randomUUID(),
+              record.id,
+              first.story,
+              first.action,
+              first.parentEventId,
+              input,
+              lineage,
+              first.availableAt,
+            );
           }
         })();
       } finally {

@@ -54,6 +54,21 @@ describe('SqliteStore', function () {
     db.close();
   });
 
+  it('rejects an unencodable run alone, not its batch', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    let deep: unknown = 'leaf';
+    for (let depth = 0; depth < 100_000; depth++) deep = [deep];
+    const results = await Promise.allSettled([
+      store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook')),
+      store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook', { input: deep as never })),
+      store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook')),
+    ]);
+    expect(results.map((result) => result.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await store.pendingCount()).to.equal(2);
+    await store.close();
+  });
+
   it('keeps runs and work across reopening', async function () {
     const first = new SqliteStore(file);
     await first.open();
