@@ -67,12 +67,14 @@ export function resultsTable(results: TargetResult[]): string {
 
 /** Formats one row per target and checkpoint; a window is the events since the previous checkpoint. */
 export function growthTable(rows: GrowthRow[]): string {
-  const header = ['target', 'events so far', 'window flows/s', 'window CPU ms/flow', 'window e2e p99 ms', 'RSS MB', 'errors'];
+  const header = ['target', 'webhooks sent', 'window flows', 'window 429s', 'window flows/s', 'window CPU ms/flow'];
+  header.push('window e2e p99 ms', 'RSS MB', 'errors');
   const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
   for (const row of rows) {
     const { figures } = row;
     const errors = figures.errors ? `${figures.errors}: ${figures.errorDetails.join(', ')}` : '0';
-    const cells = [row.target, String(row.events), formatNumber(figures.flowsPerSecond)];
+    const cells = [row.target, String(row.events), String(figures.completed), String(figures.rejected)];
+    cells.push(formatNumber(figures.flowsPerSecond));
     cells.push(formatNumber(figures.cpuMsPerFlow), formatNumber(figures.e2eP99Ms), formatNumber(row.rssMb), errors);
     lines.push(`| ${cells.join(' | ')} |`);
   }
