@@ -1,4 +1,6 @@
 import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { expect } from 'chai';
@@ -83,6 +85,14 @@ describe('engine command line', () => {
     expect(outcome.stderr).to.contain(
       'credential "fleet_api_token" reads environment variable FLEET_API_TOKEN, which is not set',
     );
+  });
+
+  it('runs names a missing store and creates none', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'story-engine-history-'));
+    const outcome = await engine(['runs', '--stories', dir]);
+    expect(outcome.code).to.equal(1);
+    expect(outcome.stderr).to.contain(`no store at ${path.join(dir, '.engine', 'engine.db')}`);
+    expect(existsSync(path.join(dir, '.engine'))).to.equal(false);
   });
 
   it('run --event reads the event from standard input', async () => {

@@ -1,10 +1,11 @@
 /**
  * `engine runs` and `engine events <run-id>`: the run history kept in the store.
  */
+import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { InvalidArgumentError, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { parseSince } from '../duration';
-import { openStore } from '../store';
+import { DEFAULT_DB, openStore } from '../store';
 import type { AttemptRecord, Store } from '../store/types';
 import { formatTrail } from '../trail';
 import type { RunRecord, RunStatus } from '../types';
@@ -19,9 +20,11 @@ const STATUSES: readonly RunStatus[] = ['running', 'succeeded', 'failed'];
 /** Adds the options that locate the store, shared by the history commands. */
 export function storeOptions(command: Command): Command {
   return command
-    .option(
-      '--db <store>',
-      'store: a SQLite file, or a postgres:// URL (default .engine/engine.db beside the stories)',
+    .addOption(
+      new Option(
+        '--db <store>',
+        'store: a SQLite file, or a postgres:// URL (default .engine/engine.db beside the stories)',
+      ).env('ENGINE_DB'),
     )
     .option(
       '--stories <path>',
@@ -36,6 +39,21 @@ export function openHistoryStore(options: StoreOptions): Promise<Store> {
     throw new Error('--db memory keeps no history between processes; give a SQLite file or URL');
   }
   const dir = /\.ya?ml$/i.test(options.stories) ? path.dirname(options.stories) : options.stories;
+  const isUrl = options.db !== undefined && /^[a-z][a-z0-9+.-]*:\/\//i.test(options.db);
+  if (!isUrl) {
+    // Reading history must not create an empty store where the user mistyped a path.
+    const file = options.db === undefined ? path.join(dir, DEFAULT_DB) : path.resolve(options.db);
+    if (!existsSync(file)) {
+      const beside = path.join('stories', DEFAULT_DB);
+      const hint = options.db === undefined && existsSync(beside) ? ` There is one at ${beside}: add --stories stories.` : '';
+      return Promise.reject(
+        new Error(
+          `no store at ${file}: engine run creates it beside the stories it serves. ` +
+            `Pass --stories <folder> or --db <file>.${hint}`,
+        ),
+      );
+    }
+  }
   return openStore(options.db, dir);
 }
 
