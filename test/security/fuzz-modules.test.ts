@@ -11,25 +11,7 @@ import { BodyError, decodeBody } from '../../engine/security/body';
 import { findJsonSyntaxProblem } from '../../engine/security/json-position';
 import { REDACTED, Redactor } from '../../engine/security/redact';
 import { verifyWebhook } from '../../engine/security/webhook-auth';
-
-export const fuzzSettings = {
-  numRuns: Number(process.env.FUZZ_RUNS ?? 200),
-  seed: Number(process.env.FUZZ_SEED ?? 20261204),
-};
-
-/** A JSON text with up to three characters replaced, inserted or deleted. */
-export const mutatedJson = fc
-  .tuple(fc.json({ maxDepth: 4 }), fc.array(fc.tuple(fc.nat(), fc.constantFrom('replace', 'insert', 'delete'), fc.string({ minLength: 1, maxLength: 1 })), { maxLength: 3 }))
-  .map(([text, edits]) => {
-    let result = text;
-    for (const [at, kind, char] of edits) {
-      const index = result.length === 0 ? 0 : at % result.length;
-      if (kind === 'replace') result = result.slice(0, index) + char + result.slice(index + 1);
-      else if (kind === 'insert') result = result.slice(0, index) + char + result.slice(index);
-      else result = result.slice(0, index) + result.slice(index + 1);
-    }
-    return result;
-  });
+import { fuzzSettings, mutatedJson } from './fuzz-settings';
 
 const contentTypes = fc.constantFrom(
   undefined,
