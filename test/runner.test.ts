@@ -118,3 +118,27 @@ describe('runner', () => {
     upstream = await startUpstream();
   });
 });
+
+describe('http_request accept_statuses', () => {
+  it('counts a listed status as success', async () => {
+    const upstream = await startUpstream(() => ({ status: 409, body: { message: 'Duplicate entry' } }));
+    const yaml = `path: dup
+allow_private_networks: true
+actions:
+  - { name: hook, type: webhook, path: in }
+  - { name: post, type: http_request, after: hook, method: POST, url: "${upstream.url}/x", accept_statuses: [409] }
+`;
+    const engine = await startEngine([storyFile(yaml)]);
+    try {
+      const response = await fetch(`${engine.url}/webhook/dup/in`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+      const { run_id: runId } = (await response.json()) as { run_id: string };
+      const run = await engine.runner.waitForRun(runId);
+      expect(run.status).to.equal('succeeded');
+      const events = await engine.store.listEvents(runId);
+      expect((events[1]?.payload as { status: number }).status).to.equal(409);
+    } finally {
+      await engine.stop();
+      await upstream.close();
+    }
+  });
+});

@@ -186,13 +186,8 @@ describe('engine run on PostgreSQL', function () {
           String(doomedPid),
         );
       }
-      if (run.status === 'succeeded') continue;
-
-      // The only accepted failure: the killed worker sent the command, and Fleet rejected the
-      // survivor's resend as a duplicate.
-      expect(run.error, `error of run ${run.id}`).to.match(/returned 409: .*Duplicate entry/);
-      const cutOff = interrupted.filter((attempt) => attempt.action === 'run_mdm_command');
-      expect(cutOff, `interrupted run_mdm_command attempts of run ${run.id}`).to.have.length(1);
+      // A resend after the kill gets 409 from Fleet, which the story accepts as success.
+      expect(run.status, `status of run ${run.id}: ${run.error}`).to.equal('succeeded');
     }
     expect(interruptedTotal, 'attempts cut off by the kill').to.be.greaterThan(0);
     expect(survivorAttempts, 'attempts made by the surviving worker').to.be.greaterThan(0);

@@ -59,10 +59,18 @@ export const httpRequest: ActionType = {
           "When true, a status outside 200-299 fails the event with the status and the server's " +
           "reason (Fleet's `errors[0].reason`, or `message`); when false the response is emitted.",
       },
+      accept_statuses: {
+        type: 'array',
+        items: { type: 'integer', minimum: 100, maximum: 599 },
+        uniqueItems: true,
+        description:
+          'Statuses outside 200-299 that count as success, such as 409 from an API that rejects a ' +
+          'request it has already applied, so a retried POST does not fail the run.',
+      },
     },
     required: ['url'],
   },
-  literalFields: ['method', 'content_type', 'timeout', 'fail_on_status', 'retry'],
+  literalFields: ['method', 'content_type', 'timeout', 'fail_on_status', 'accept_statuses', 'retry'],
   sideEffects: true,
 
   retry(action) {
@@ -111,7 +119,8 @@ export const httpRequest: ActionType = {
 
     const emitted = { status: response.status, headers: response.headers, body: parseBody(response) };
     const summary = `${response.status} ${method} ${url}`;
-    const ok = response.status >= 200 && response.status < 300;
+    const accepted = (options['accept_statuses'] as number[] | undefined) ?? [];
+    const ok = (response.status >= 200 && response.status < 300) || accepted.includes(response.status);
     if (!ok && options['fail_on_status'] !== false) {
       throw new ActionError(
         `${method} ${url} returned ${response.status}: ${failureReason(emitted.body)}`,
