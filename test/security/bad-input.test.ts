@@ -101,7 +101,7 @@ describe('bad input table', () => {
     try {
       parsed = JSON.parse(text) as typeof parsed;
     } catch {
-      // A success answer of 201 carries {run_id}; error answers are JSON too.
+      // A 201 response carries {run_id}, and error responses are JSON too.
     }
     return { status: response.status, code: parsed.error?.code, message: parsed.error?.message };
   }
