@@ -131,7 +131,8 @@ export function planRetry(
     };
   }
   if (attempt >= policy.attempts) {
-    return { retry: false, reason: `${message} (gave up after ${attempt} attempts)` };
+    const attempts = attempt === 1 ? '1 attempt' : `${attempt} attempts`;
+    return { retry: false, reason: `${message} (gave up after ${attempts})` };
   }
   const delay = retryDelay(policy, attempt, error.retryAfterMs, random);
   return {
