@@ -19,6 +19,17 @@ interface Claim {
   until: number;
 }
 
+/** Default number of finished runs kept. It bounds the memory of a long-lived process and still keeps recent runs to inspect. */
+export const DEFAULT_MAX_FINISHED_RUNS = 10_000;
+
+export interface MemoryStoreOptions {
+  /**
+   * Finished runs kept with their trails. When one more finishes, the run that finished first
+   * is dropped. Runs still in progress are always kept.
+   */
+  maxFinishedRuns?: number;
+}
+
 export class MemoryStore implements Store {
   readonly kind = 'memory';
   private readonly runs = new Map<string, RunRecord>();
@@ -28,6 +39,17 @@ export class MemoryStore implements Store {
   private readonly pendingByRun = new Map<string, number>();
   private readonly failedRuns = new Set<string>();
   private readonly state = new Map<string, { value: Json; expiresAt: number }>();
+  /** Ids of finished runs in the order they finished (a Set keeps insertion order). */
+  private readonly finished = new Set<string>();
+  private readonly maxFinishedRuns: number;
+
+  constructor(options: MemoryStoreOptions = {}) {
+    const max = options.maxFinishedRuns ?? DEFAULT_MAX_FINISHED_RUNS;
+    if (!Number.isInteger(max) || max < 0) {
+      throw new Error(`invalid maxFinishedRuns ${String(max)}: expected a whole number of runs, 0 or more`);
+    }
+    this.maxFinishedRuns = max;
+  }
 
   async open(): Promise<void> {}
 
@@ -101,6 +123,8 @@ export class MemoryStore implements Store {
     run.status = failed ? 'failed' : 'succeeded';
     run.finishedAt = Date.now();
     run.error = failed ? (trail.find((event) => event.status === 'failed')?.error ?? null) : null;
+    this.finished.add(run.id);
+    this.dropOldestFinished();
     return { runFinished: run.status };
   }
 
@@ -143,6 +167,30 @@ export class MemoryStore implements Store {
     const next = change(current);
     if (next.value === undefined) this.state.delete(id);
     else this.state.set(id, { value: next.value, expiresAt: Date.now() + (next.ttlMs ?? Infinity) });
+  }
+
+  async prune(before: number): Promise<number> {
+    let deleted = 0;
+    for (const id of this.finished) {
+      const run = this.runs.get(id);
+      if (run !== undefined && run.createdAt >= before) continue;
+      this.forget(id);
+      deleted += 1;
+    }
+    return deleted;
+  }
+
+  private dropOldestFinished(): void {
+    for (const id of this.finished) {
+      if (this.finished.size <= this.maxFinishedRuns) return;
+      this.forget(id);
+    }
+  }
+
+  private forget(runId: string): void {
+    this.finished.delete(runId);
+    this.runs.delete(runId);
+    this.events.delete(runId);
   }
 
   private addItem(item: NewWorkItem): void {
