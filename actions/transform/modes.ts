@@ -56,8 +56,11 @@ async function implode(input: ActionInput): Promise<ActionResult> {
   }
 
   const key = await input.field<unknown>('key');
-  const size = Number(await input.field<unknown>('size'));
-  if (!Number.isInteger(size) || size < 1) throw new ActionError(`implode needs a positive whole "size", got ${size}`);
+  const rawSize = await input.field<unknown>('size');
+  const size = Number(rawSize);
+  if (!Number.isInteger(size) || size < 1) {
+    throw new ActionError(`implode needs a whole number of 1 or more as "size", got ${JSON.stringify(rawSize) ?? 'nothing'}`);
+  }
   const item = option(input, 'item') === undefined ? input.event : await input.field<Json>('item');
   const stateKey = `${input.context.meta.run_id}:${keyOf(key)}`;
   const timeoutMs = Number(option(input, 'timeout') ?? DEFAULT_IMPLODE_TIMEOUT_SECONDS) * 1000;
@@ -121,7 +124,7 @@ interface Window {
 
 /**
  * Passes at most `limit` events per `period`. Events over the limit wait for the next window
- * with room (or are dropped with `drop: true`), so the pace holds across a burst.
+ * with room (or are dropped with `drop: true`), so the pace stays within the limit across a burst.
  */
 async function throttle(input: ActionInput): Promise<ActionResult> {
   const limit = Number(option(input, 'limit'));
