@@ -70,9 +70,23 @@ function findWebhook(
   return { webhook: parent, pathSecret };
 }
 
-/** Header names whose values are credentials of this webhook and so are never stored. */
+/**
+ * Headers that carry credentials by convention. Their values are replaced before the request
+ * is stored, so history never shows them; a story checks callers with `secret:` or `signature:`.
+ */
+const CONVENTIONAL_CREDENTIAL_HEADERS = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'x-api-key',
+  'api-key',
+  'x-auth-token',
+  'x-access-token',
+];
+
+/** Header names whose values are credentials and so are never stored. */
 function credentialHeaders(webhook: HostedWebhook): string[] {
-  const names: string[] = [];
+  const names: string[] = [...CONVENTIONAL_CREDENTIAL_HEADERS];
   const location = webhook.auth?.secret?.location;
   if (location?.in === 'header') names.push(location.header.toLowerCase());
   if (webhook.auth?.signature) names.push(webhook.auth.signature.header.toLowerCase());

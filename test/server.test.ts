@@ -71,3 +71,30 @@ describe('webhook server', () => {
     expect(response.headers.get('allow')).to.equal('POST');
   });
 });
+
+describe('webhook request storage', () => {
+  it('replaces conventional credential headers', async () => {
+    const engine = await startEngine([storyFile(STORY)]);
+    try {
+      const response = await fetch(`${engine.url}/webhook/shop/orders`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          authorization: 'Bearer caller-token-1',
+          'x-api-key': 'caller-key-2',
+          'x-request-id': 'kept-3',
+        },
+        body: '{}',
+      });
+      const { run_id: runId } = (await response.json()) as { run_id: string };
+      await engine.runner.waitForRun(runId);
+      const [hook] = await engine.store.listEvents(runId);
+      const headers = (hook?.payload as { headers: Record<string, string> }).headers;
+      expect(headers['authorization']).to.equal('[REDACTED]');
+      expect(headers['x-api-key']).to.equal('[REDACTED]');
+      expect(headers['x-request-id']).to.equal('kept-3');
+    } finally {
+      await engine.stop();
+    }
+  });
+});
