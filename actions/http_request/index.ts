@@ -42,7 +42,8 @@ export const httpRequest: ActionType = {
         enum: ['json', 'form', 'text'],
         default: 'json',
         description:
-          '`json` sends the body as JSON, `form` as application/x-www-form-urlencoded, `text` as is.',
+          '`json` sends the body as JSON, `form` as application/x-www-form-urlencoded (a list or ' +
+          'object value becomes its JSON text), `text` as is.',
       },
       timeout: {
         type: 'number',

@@ -192,6 +192,10 @@ async function execute(paths: string[], options: RunOptions): Promise<void> {
       stopRetention();
       await server.close();
       await runner.stop(options.stopTimeout * 1000);
+      const pending = await store.pendingCount();
+      if (store.kind === 'memory' && pending > 0) {
+        logger.warn({ pending }, 'the memory store keeps nothing: pending work is lost on exit');
+      }
       await store.close();
       logger.info('engine stopped');
       logger.flush();
