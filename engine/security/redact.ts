@@ -29,6 +29,8 @@ export class Redactor {
   private readonly exact: Set<string>;
   private readonly substrings: string[];
   private readonly base64Cores: string[];
+  /** Matches any substring form or base64 core, so text without one is returned after one scan. */
+  private readonly anyForm: RegExp | undefined;
 
   constructor(secrets: Iterable<string>) {
     this.exact = new Set();
@@ -46,6 +48,8 @@ export class Redactor {
     // Longest first, so a secret that contains another is replaced whole.
     this.substrings = [...substrings].sort((a, b) => b.length - a.length);
     this.base64Cores = [...cores];
+    const forms = [...this.substrings, ...this.base64Cores];
+    this.anyForm = forms.length === 0 ? undefined : new RegExp(forms.map(escapeRegExp).join('|'));
   }
 
   /** True when there is nothing to redact, so callers can skip the walk. */
@@ -56,6 +60,7 @@ export class Redactor {
   /** Replaces every known form of every secret in a string. */
   string(text: string): string {
     if (this.exact.has(text)) return REDACTED;
+    if (this.anyForm === undefined || !this.anyForm.test(text)) return text;
     let result = text;
     for (const form of this.substrings) {
       if (result.includes(form)) result = result.split(form).join(REDACTED);
@@ -97,15 +102,24 @@ export class Redactor {
         inHeaders && SENSITIVE_HEADER.test(key) && (typeof value === 'string' || Array.isArray(value))
           ? REDACTED
           : this.walk(value, seen, /headers$/i.test(key));
-      Object.defineProperty(copy, redactedKey, {
-        value: redactedValue,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      // Assigning `__proto__` would set the copy's prototype instead of adding a field.
+      if (redactedKey === '__proto__') {
+        Object.defineProperty(copy, redactedKey, {
+          value: redactedValue,
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else {
+        copy[redactedKey] = redactedValue;
+      }
     }
     return copy;
   }
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** Lists the textual forms a secret takes in URLs, query strings and form bodies. */

@@ -86,6 +86,27 @@ describe('Redactor', () => {
     expect(redactor.value({ signature: 'plain data' })).to.deep.equal({ signature: 'plain data' });
   });
 
+  it('treats regex characters in secrets literally', () => {
+    const special = new Redactor(['tok(en)+x1.z']);
+    expect(special.string('key tok(en)+x1.z end')).to.equal(`key ${REDACTED} end`);
+    expect(special.string('key tokenx1.z end')).to.equal('key tokenx1.z end');
+    expect(special.string('key tok(en)+x1Xz end')).to.equal('key tok(en)+x1Xz end');
+  });
+
+  it('keeps a __proto__ key as a plain field', () => {
+    const input = JSON.parse(`{"__proto__": {"polluted": "${token}"}}`) as Record<string, unknown>;
+    const redacted = redactor.value(input);
+    expect(Object.getPrototypeOf(redacted)).to.equal(Object.prototype);
+    expect(Object.keys(redacted)).to.deep.equal(['__proto__']);
+    expect(JSON.stringify(redacted)).to.equal(`{"__proto__":{"polluted":"${REDACTED}"}}`);
+  });
+
+  it('replaces secrets in a Redactor without base64 cores', () => {
+    const short = new Redactor(['abcd']);
+    expect(short.string('x abcd y')).to.equal(`x ${REDACTED} y`);
+    expect(short.string('x abce y')).to.equal('x abce y');
+  });
+
   it('survives cycles', () => {
     const cyclic: Record<string, unknown> = { a: token };
     cyclic.self = cyclic;
