@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import Handlebars from 'handlebars';
 import jsonata from 'jsonata';
 import { HELPERS, HELPER_NAMES } from './helpers';
-import { limitEvaluation, type LimitedExpression } from './security/expression-limits';
+import { compileLimited, limitError } from './security/expression-limits';
 import type { CompiledValue, EvalContext } from './types';
 
 const handlebars = Handlebars.create();
@@ -111,7 +111,7 @@ function checkRoots(roots: Iterable<string>, check: RootCheck | undefined): void
 export function compileJsonata(source: string, check?: RootCheck): jsonata.Expression {
   let expression: jsonata.Expression;
   try {
-    expression = jsonata(source);
+    expression = compileLimited(source);
   } catch (error) {
     throw describeJsonataError(error);
   }
@@ -121,24 +121,18 @@ export function compileJsonata(source: string, check?: RootCheck): jsonata.Expre
   return expression;
 }
 
-const limited = new WeakMap<jsonata.Expression, LimitedExpression>();
-
 /**
- * Evaluates a compiled JSONata expression within the default time and depth limits
- * (DEFAULT_EXPRESSION_LIMITS) and wraps its thrown plain objects in Errors.
+ * Evaluates an expression from compileJsonata, which sets the default time and depth limits
+ * (DEFAULT_EXPRESSION_LIMITS), and wraps its thrown plain objects in Errors.
  */
 export async function evaluateJsonata(
   expression: jsonata.Expression,
   context: EvalContext,
 ): Promise<unknown> {
-  let bounded = limited.get(expression);
-  if (bounded === undefined) {
-    bounded = limitEvaluation(expression);
-    limited.set(expression, bounded);
-  }
   try {
-    return plain(await bounded.evaluate(context, JSONATA_BINDINGS));
-  } catch (error) {
+    return plain(await expression.evaluate(context, JSONATA_BINDINGS));
+  } catch (raw) {
+    const error = limitError(raw);
     if (error instanceof Error) throw error;
     const failure = error as { message?: string; code?: string };
     throw new Error(`JSONata evaluation failed: ${failure.message ?? failure.code ?? 'unknown'}`);

@@ -15,7 +15,7 @@
  * at the next step. Evaluation also holds the event loop while it runs, because its awaits settle as
  * microtasks, so `timeoutMs` is also the longest pause other requests can see.
  */
-import type { Expression } from 'jsonata';
+import jsonata, { type Expression } from 'jsonata';
 
 export const DEFAULT_EXPRESSION_LIMITS = { timeoutMs: 1000, maxDepth: 1000 } as const;
 
@@ -96,20 +96,8 @@ function onEntry(_node: unknown, _input: unknown, environment: Environment): voi
   const state = environment.lookup(STATE_BINDING) as EvaluationState | undefined;
   if (state === undefined) return;
   state.depth += 1;
-  if (state.depth > state.maxDepth) {
-    throw new ExpressionLimitError(
-      'maxDepth',
-      state.maxDepth,
-      `Expression nested deeper than maxDepth ${state.maxDepth} steps (runaway recursion?); simplify it or raise the limit.`,
-    );
-  }
-  if (Date.now() > state.deadline) {
-    throw new ExpressionLimitError(
-      'timeoutMs',
-      state.timeoutMs,
-      `Expression ran longer than timeoutMs ${state.timeoutMs} ms (endless loop?); simplify it or raise the limit.`,
-    );
-  }
+  if (state.depth > state.maxDepth) throw depthError(state.maxDepth);
+  if (Date.now() > state.deadline) throw timeoutError(state.timeoutMs);
   if (state.signal?.aborted === true) {
     throw new ExpressionLimitError('aborted', undefined, 'Expression evaluation was aborted.');
   }
@@ -118,4 +106,44 @@ function onEntry(_node: unknown, _input: unknown, environment: Environment): voi
 function onExit(_node: unknown, _input: unknown, environment: Environment): void {
   const state = environment.lookup(STATE_BINDING) as EvaluationState | undefined;
   if (state !== undefined) state.depth -= 1;
+}
+
+/**
+ * Compiles a JSONata expression with jsonata's built-in guardrails, the `timeout` and `stack`
+ * options (checked in jsonata 2.2.2, `jsonata()` in jsonata.js), set from `limits`. They check
+ * the same depth and clock at every step as the hooks of limitEvaluation but cost no extra
+ * await per step, so the engine uses them for story expressions. They have no abort signal and
+ * no per-call override: use limitEvaluation for those. Pass what evaluation throws to `limitError`.
+ */
+export function compileLimited(source: string, limits: Omit<ExpressionLimits, 'signal'> = {}): Expression {
+  return jsonata(source, {
+    timeout: limits.timeoutMs ?? DEFAULT_EXPRESSION_LIMITS.timeoutMs,
+    stack: limits.maxDepth ?? DEFAULT_EXPRESSION_LIMITS.maxDepth,
+  });
+}
+
+/** Turns jsonata's guardrail errors (codes D1011 and D1012) into ExpressionLimitError; returns others unchanged. */
+export function limitError(error: unknown): unknown {
+  const failure = error as { code?: unknown; value?: unknown } | null;
+  if (failure === null || typeof failure !== 'object') return error;
+  const value = typeof failure.value === 'number' ? failure.value : undefined;
+  if (failure.code === 'D1011') return depthError(value);
+  if (failure.code === 'D1012') return timeoutError(value);
+  return error;
+}
+
+function depthError(maxDepth: number | undefined): ExpressionLimitError {
+  return new ExpressionLimitError(
+    'maxDepth',
+    maxDepth,
+    `Expression nested deeper than maxDepth ${maxDepth} steps (runaway recursion?); simplify it or raise the limit.`,
+  );
+}
+
+function timeoutError(timeoutMs: number | undefined): ExpressionLimitError {
+  return new ExpressionLimitError(
+    'timeoutMs',
+    timeoutMs,
+    `Expression ran longer than timeoutMs ${timeoutMs} ms (endless loop?); simplify it or raise the limit.`,
+  );
 }

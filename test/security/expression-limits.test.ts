@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import Handlebars from 'handlebars';
 import jsonata from 'jsonata';
-import { ExpressionLimitError, limitEvaluation } from '../../engine/security/expression-limits';
+import { compileJsonata, evaluateJsonata } from '../../engine/expressions';
+import { ExpressionLimitError, compileLimited, limitError, limitEvaluation } from '../../engine/security/expression-limits';
 
 async function limitFailure(promise: Promise<unknown>): Promise<ExpressionLimitError> {
   try {
@@ -99,5 +100,48 @@ describe('Handlebars prototype access', () => {
 
   it('still reads own properties', () => {
     expect(render('{{host.name}}', { host: { name: 'mac-1' } })).to.equal('mac-1');
+  });
+});
+
+describe('compileLimited', () => {
+  it('evaluates a normal expression', async () => {
+    const expression = compileLimited('$count(body.failing_policies[name = "p"]) > 0');
+    expect(await expression.evaluate({ body: { failing_policies: [{ name: 'p' }] } })).to.equal(true);
+  });
+
+  it('stops runaway recursion at maxDepth', async () => {
+    const expression = compileLimited('($f := function($n){ $n + $f($n + 1) }; $f(0))', { maxDepth: 300 });
+    const error = await limitFailure(expression.evaluate({}).catch((raw: unknown) => Promise.reject(limitError(raw))));
+    expect(error.limit).to.equal('maxDepth');
+    expect(error.value).to.equal(300);
+    expect(error.message).to.equal(
+      'Expression nested deeper than maxDepth 300 steps (runaway recursion?); simplify it or raise the limit.',
+    );
+  });
+
+  it('stops an endless loop at timeoutMs', async () => {
+    const expression = compileLimited('($f := function($n){ $f($n + 1) }; $f(0))', { timeoutMs: 100 });
+    const started = Date.now();
+    const error = await limitFailure(expression.evaluate({}).catch((raw: unknown) => Promise.reject(limitError(raw))));
+    expect(error.limit).to.equal('timeoutMs');
+    expect(error.value).to.equal(100);
+    expect(error.message).to.equal('Expression ran longer than timeoutMs 100 ms (endless loop?); simplify it or raise the limit.');
+    expect(Date.now() - started).to.be.lessThan(1000);
+  });
+
+  it('passes other errors through', () => {
+    const other = { code: 'T2001', message: 'not a number' };
+    expect(limitError(other)).to.equal(other);
+    expect(limitError('text')).to.equal('text');
+  });
+});
+
+describe('evaluateJsonata limits', () => {
+  it('stops runaway recursion in a story expression', async () => {
+    const expression = compileJsonata('($f := function($n){ $n + $f($n + 1) }; $f(0))');
+    const meta = { story: 'limits', run_id: 'run-1', event_id: null, action: 'check', time: new Date(0).toISOString() };
+    const error = await limitFailure(evaluateJsonata(expression, { credentials: {}, resources: {}, meta }));
+    expect(error.limit).to.equal('maxDepth');
+    expect(error.value).to.equal(1000);
   });
 });
