@@ -215,7 +215,41 @@ function originOf(url: string): string | undefined {
   }
 }
 
-const deadlines = new WeakMap<InternalAxiosRequestConfig, { signal: AbortSignal; ms: number }>();
+interface Deadline {
+  ms: number;
+  timedOut: boolean;
+  /** Clears the timer and the listener on the caller's signal. */
+  settle(): void;
+}
+
+const deadlines = new WeakMap<InternalAxiosRequestConfig, Deadline>();
+
+/**
+ * Starts the total time limit of one request: a signal that aborts after `ms` or when the
+ * caller's signal aborts. Unlike AbortSignal.timeout with AbortSignal.any, whose signals live
+ * until the timer fires (60 s by default) and collect on a long-lived caller signal, everything
+ * here is released by `settle` as soon as the request ends.
+ */
+function startDeadline(ms: number, callerSignal: AbortSignal | undefined): { signal: AbortSignal; deadline: Deadline } {
+  const controller = new AbortController();
+  const onCallerAbort = (): void => controller.abort(callerSignal?.reason);
+  const timer = setTimeout(() => {
+    deadline.timedOut = true;
+    controller.abort(new DOMException(`The request exceeded ${ms} ms`, 'TimeoutError'));
+  }, ms);
+  timer.unref();
+  const deadline: Deadline = {
+    ms,
+    timedOut: false,
+    settle() {
+      clearTimeout(timer);
+      callerSignal?.removeEventListener('abort', onCallerAbort);
+    },
+  };
+  if (callerSignal?.aborted === true) controller.abort(callerSignal.reason);
+  else callerSignal?.addEventListener('abort', onCallerAbort, { once: true });
+  return { signal: controller.signal, deadline };
+}
 
 /**
  * Creates an axios instance with the guarded agents, bounded redirects, response and request
@@ -251,25 +285,31 @@ export function createHttpClient(options: HttpClientOptions = {}): AxiosInstance
 
     const requestTotal = (config as { totalTimeoutMs?: unknown }).totalTimeoutMs;
     const limitMs = typeof requestTotal === 'number' && requestTotal > 0 ? requestTotal : totalTimeoutMs;
-    const deadline = AbortSignal.timeout(limitMs);
-    const callerSignal = config.signal as AbortSignal | undefined;
-    config.signal = callerSignal === undefined ? deadline : AbortSignal.any([callerSignal, deadline]);
-    deadlines.set(config, { signal: deadline, ms: limitMs });
+    const { signal, deadline } = startDeadline(limitMs, config.signal as AbortSignal | undefined);
+    config.signal = signal;
+    deadlines.set(config, deadline);
     return config;
   });
 
-  client.interceptors.response.use(undefined, (error: unknown) => {
-    const config = error instanceof AxiosError ? error.config : undefined;
-    const deadline = config === undefined ? undefined : deadlines.get(config);
-    if (deadline !== undefined && deadline.signal.aborted && axios.isCancel(error)) {
-      throw new AxiosError(
-        `Request exceeded the total time limit of ${deadline.ms} ms`,
-        AxiosError.ETIMEDOUT,
-        config,
-      );
-    }
-    throw unwrapBlocked(error);
-  });
+  client.interceptors.response.use(
+    (response) => {
+      deadlines.get(response.config)?.settle();
+      return response;
+    },
+    (error: unknown) => {
+      const config = error instanceof AxiosError ? error.config : undefined;
+      const deadline = config === undefined ? undefined : deadlines.get(config);
+      deadline?.settle();
+      if (deadline !== undefined && deadline.timedOut && axios.isCancel(error)) {
+        throw new AxiosError(
+          `Request exceeded the total time limit of ${deadline.ms} ms`,
+          AxiosError.ETIMEDOUT,
+          config,
+        );
+      }
+      throw unwrapBlocked(error);
+    },
+  );
   return client;
 }
 

@@ -1,8 +1,9 @@
+import { getEventListeners } from 'node:events';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as zlib from 'node:zlib';
 import { expect } from 'chai';
-import type { AxiosInstance } from 'axios';
+import axios, { type AxiosInstance } from 'axios';
 import {
   OutboundBlockedError,
   checkOutboundAddress,
@@ -235,6 +236,31 @@ describe('createHttpClient', () => {
     expect(error.message).to.equal('Request exceeded the total time limit of 300 ms');
     expect((error as Error & { code?: string }).code).to.equal('ETIMEDOUT');
     expect(Date.now() - started).to.be.lessThan(1500);
+  });
+
+  it('cancels on the caller signal', async () => {
+    const controller = new AbortController();
+    const started = Date.now();
+    setTimeout(() => controller.abort(), 100);
+    const error = await failure(client.get(`${target.base}/hang`, { signal: controller.signal }));
+    expect(axios.isCancel(error)).to.equal(true);
+    expect(error.message).to.not.include('total time limit');
+    expect(Date.now() - started).to.be.lessThan(1500);
+  });
+
+  it('releases the caller signal after a request', async () => {
+    const controller = new AbortController();
+    const response = await client.get(`${target.base}/ok`, { signal: controller.signal });
+    expect(response.status).to.equal(200);
+    expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
+  });
+
+  it('releases the caller signal after a failed request', async () => {
+    const controller = new AbortController();
+    const slow = createHttpClient({ allowPrivateNetworks: true, totalTimeoutMs: 200, timeoutMs: 5000 });
+    const error = await failure(slow.get(`${target.base}/drip`, { signal: controller.signal }));
+    expect(error.message).to.equal('Request exceeded the total time limit of 200 ms');
+    expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
   });
 
   it('keeps a timeout when a request sets none', async () => {
