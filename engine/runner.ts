@@ -358,6 +358,57 @@ export class Runner {
       await this.store.recordAttempt(item);
     }
 
+    const completion = await this.runAction(item, runtime, action, false);
+    if (!completion) return;
+    await this.runInline(completion, runtime);
+    await this.finish(item, completion);
+  }
+
+  /**
+   * Runs the children that an action allows to run in the same step (no effect outside the
+   * engine, no state), so their events commit with the parent's in one completion instead of
+   * a store round trip each. A crash before the commit loses nothing: the claimed item runs
+   * again, and so do they.
+   */
+  private async runInline(completion: Completion, runtime: StoryRuntime): Promise<void> {
+    if (completion.retryAt !== undefined) return;
+    const queue = [...completion.children];
+    const kept: NewWorkItem[] = [];
+    let budget = MAX_INLINE_ACTIONS;
+    while (queue.length > 0) {
+      const child = queue.shift() as NewWorkItem;
+      const action = runtime.story.byName.get(child.action);
+      const ready = child.availableAt <= Date.now() && timerOf(child.input) === undefined;
+      if (budget <= 0 || !action || !ready || action.kind.inline?.(action) !== true) {
+        kept.push(child);
+        continue;
+      }
+      budget -= 1;
+      const item: WorkItem = { ...child, id: child.id ?? randomUUID(), attempt: 1 };
+      const result = await this.runAction(item, runtime, action, true);
+      if (!result || result.retryAt !== undefined) {
+        kept.push(child);
+        continue;
+      }
+      completion.events.push(...result.events);
+      queue.push(...result.children);
+      if (result.cancel) completion.cancel = [...(completion.cancel ?? []), ...result.cancel];
+    }
+    completion.children = kept;
+  }
+
+  /**
+   * Runs one action for one item and returns what to commit, or undefined when a stop
+   * aborted it (a claimed item is then released; an inline one stays with its parent).
+   */
+  private async runAction(
+    item: WorkItem,
+    runtime: StoryRuntime,
+    action: LoadedAction,
+    inline: boolean,
+  ): Promise<Completion | undefined> {
+    const startedAt = Date.now();
+    const retry = action.kind.retry?.(action);
     const context: EvalContext = {
       ...item.lineage,
       credentials: runtime.credentials,
@@ -407,9 +458,10 @@ export class Runner {
       completion = this.emitted(item, action, result, startedAt, runtime.redact);
     } catch (error) {
       if (this.abort.signal.aborted) {
+        if (inline) return undefined;
         await this.store.release([item]);
         itemLog().info({ attempt: item.attempt }, 'stop: released the work item of an aborted action');
-        return;
+        return undefined;
       }
       if (!(error instanceof ActionError)) itemLog().debug({ err: runtime.redact(String(error)) }, 'action threw');
       const plan = retry
@@ -433,9 +485,9 @@ export class Runner {
     const durationMs = Date.now() - startedAt;
     this.metrics?.actionFinished(runtime.story.path, action.type, outcome, durationMs / 1000);
     if (this.log.isLevelEnabled('debug')) {
-      itemLog().debug({ outcome, durationMs, attempt: item.attempt }, 'action finished');
+      itemLog().debug({ outcome, durationMs, attempt: item.attempt, inline }, 'action finished');
     }
-    await this.finish(item, completion);
+    return completion;
   }
 
   /** State of one action: the store's when it keeps state, else this process's memory. */
@@ -518,6 +570,9 @@ export class Runner {
     for (const resolve of list) resolve(run);
   }
 }
+
+/** Actions run inline after one claimed item, at most; the rest become work items. */
+const MAX_INLINE_ACTIONS = 64;
 
 /** Attempts allowed beyond the retry limit for attempts that a stop or crash cut off. */
 const MAX_INTERRUPTED_EXTRA = 3;

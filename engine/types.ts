@@ -225,6 +225,12 @@ export interface ActionType {
   readonly literalFields?: readonly string[];
   /** True when running the action has effects outside the engine (an HTTP call). */
   readonly sideEffects?: boolean;
+  /**
+   * True when the action may run in the same step as the action before it, because it has
+   * no effect outside the engine and keeps no state, so running it again after a crash
+   * gives the same events.
+   */
+  inline?(action: ActionSpec): boolean;
   /** Retry settings, for types that retry a failed attempt (http_request). */
   retry?(action: ActionSpec): ActionRetry;
   /** Checks beyond the schema, run at load time. */

@@ -1,3 +1,4 @@
+import { MemoryStore } from '../engine/store/memory';
 import { expect } from 'chai';
 import { startEngine, storyFile, type TestEngine } from './helpers/engine';
 import { startUpstream, type Upstream } from './helpers/upstream';
@@ -139,6 +140,45 @@ actions:
     } finally {
       await engine.stop();
       await upstream.close();
+    }
+  });
+});
+
+describe('runner inline actions', () => {
+  /** A memory store that counts the work items it hands out. */
+  class CountingStore extends MemoryStore {
+    claimed = 0;
+    override async claim(workerId: string, max: number, leaseMs: number) {
+      const items = await super.claim(workerId, max, leaseMs);
+      this.claimed += items.length;
+      return items;
+    }
+  }
+
+  const yaml = `path: inline
+actions:
+  - { name: hook, type: webhook, path: in }
+  - { name: check, type: trigger, after: hook, when: "hook.body.n > 0" }
+  - { name: build, type: transform, after: check, payload: { n: "=hook.body.n" } }
+  - { name: once, type: transform, mode: deduplicate, after: build, key: "=build.n" }
+  - { name: after_once, type: transform, after: once, payload: { seen: "=build.n" } }
+`;
+
+  it('runs stateless actions in the claimed item step', async () => {
+    const store = new CountingStore();
+    const engine = await startEngine([storyFile(yaml)], { store });
+    try {
+      const response = await fetch(`${engine.url}/webhook/inline/in`, { method: 'POST', body: '{"n": 3}', headers: { 'content-type': 'application/json' } });
+      const { run_id: runId } = (await response.json()) as { run_id: string };
+      const run = await engine.runner.waitForRun(runId);
+      expect(run.status).to.equal('succeeded');
+      const events = await store.listEvents(runId);
+      expect(events.map((event) => event.action)).to.deep.equal(['hook', 'check', 'build', 'once', 'after_once']);
+      expect(events[2]?.parentId).to.equal(events[1]?.id);
+      // hook runs check and build inline; the stateful deduplicate is its own item, and runs after_once.
+      expect(store.claimed).to.equal(2);
+    } finally {
+      await engine.stop();
     }
   });
 });

@@ -7,6 +7,8 @@ import { MODE_RUNNERS, MODES } from './modes';
 
 const seconds = (description: string) => ({ type: 'number', exclusiveMinimum: 0, maximum: 31 * 86400, description });
 
+const STATEFUL_MODES = new Set(['implode', 'deduplicate', 'throttle']);
+
 /** Fields each mode needs besides `mode`. */
 const REQUIRED_BY_MODE: Record<string, string[]> = {
   message: ['payload'],
@@ -79,6 +81,9 @@ export const transform: ActionType = {
     })),
   },
   literalFields: ['mode', 'to', 'timeout', 'period', 'lookback', 'seconds', 'limit', 'drop', 'pattern', 'flags', 'all'],
+
+  // Modes that keep state must commit it with their events, so they run as work items.
+  inline: (action) => !STATEFUL_MODES.has(String(action.options['mode'] ?? 'message')),
 
   check(action: ActionSpec): LoadProblem[] {
     const pattern = action.options['pattern'];

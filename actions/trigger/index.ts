@@ -37,6 +37,7 @@ export const trigger: ActionType = {
     },
   },
   expressionFields: ['when'],
+  inline: () => true,
   literalFields: ['match', 'rules'],
 
   check(action: ActionSpec): LoadProblem[] {

@@ -355,7 +355,9 @@ export class PostgresStore implements Store {
     if (deleted.rows.length === 0) return {};
 
     const now = Date.now();
-    const outcome = completion.events.map((event) => event.status).join(', ') || 'no events';
+    // Events of actions run inline after this one are not part of its attempt.
+    const own = completion.events.filter((event) => event.action === item.action);
+    const outcome = own.map((event) => event.status).join(', ') || 'no events';
     await client.query(
       `UPDATE ${this.attempts} SET finished_at = $3, outcome = $4
        WHERE item_id = $1 AND attempt = $2 AND finished_at IS NULL`,

@@ -302,7 +302,9 @@ export class SqliteStore implements Store {
     for (const child of completion.children) insertItem(sql, child);
     sql.deleteItem.run(item.id);
     for (const id of completion.cancel ?? []) sql.cancelItem.run(id, item.runId);
-    const outcome = completion.events.map((event) => event.status).join(', ') || 'no events';
+    // Events of actions run inline after this one are not part of its attempt.
+    const own = completion.events.filter((event) => event.action === item.action);
+    const outcome = own.map((event) => event.status).join(', ') || 'no events';
     sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
 
     const left = sql.pendingOfRun.get(item.runId) as { count: number };
