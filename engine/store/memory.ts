@@ -19,8 +19,11 @@ interface Claim {
   until: number;
 }
 
-/** Default number of finished runs kept. It bounds the memory of a long-lived process and still keeps recent runs to inspect. */
-export const DEFAULT_MAX_FINISHED_RUNS = 10_000;
+/**
+ * Default number of finished runs kept. It bounds the memory of a long-lived process (a Fleet
+ * run with its events takes roughly 30 KB) and still keeps recent runs to inspect.
+ */
+export const DEFAULT_MAX_FINISHED_RUNS = 1_000;
 
 export interface MemoryStoreOptions {
   /**
