@@ -7,18 +7,18 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
+import { completionOf, failedEvent, isObject, outcomeOf, timerOf } from './completion';
 import { axiosTransport } from './http';
-import type { ActionOutcome, EngineMetrics } from './metrics';
+import type { EngineMetrics } from './metrics';
 import { resolveWebhookAuth, type WebhookAuthConfig } from './security/webhook-auth';
 import { makeRedactor, type Redact } from './redact';
 import { planRetry } from './retry';
 import { newWorkerId, releaseGoneWorkers } from './workers';
-import type { Completion, NewEvent, NewWorkItem, Store, WorkItem } from './store/types';
+import type { Completion, NewWorkItem, Store, WorkItem } from './store/types';
 import { MemoryStore } from './store/memory';
 import {
   ActionError,
   type ActionInput,
-  type ActionResult,
   type ActionState,
   type EvalContext,
   type HttpTransport,
@@ -455,7 +455,7 @@ export class Runner {
     let completion: Completion;
     try {
       const result = await action.kind.run(input);
-      completion = this.emitted(item, action, result, startedAt, runtime.redact);
+      completion = completionOf(item, action, result, startedAt, runtime.redact);
     } catch (error) {
       if (this.abort.signal.aborted) {
         if (inline) return undefined;
@@ -476,7 +476,7 @@ export class Runner {
         const data = error instanceof ActionError && isObject(error.data) ? error.data : {};
         const failure = { error: { ...data, message: runtime.redact(plan.reason), action: action.name } };
         const result = { emit: [failure], summary: 'failed; emitted as an event' };
-        completion = this.emitted(item, action, result, startedAt, runtime.redact);
+        completion = completionOf(item, action, result, startedAt, runtime.redact);
       } else {
         completion = { events: [failedEvent(item, action.name, message, startedAt)], children: [] };
       }
@@ -494,55 +494,6 @@ export class Runner {
   private stateOf(scope: string): ActionState {
     const store = this.store.updateState ? this.store : this.localState;
     return { update: (key, change) => (store.updateState as NonNullable<Store['updateState']>).call(store, scope, key, change) };
-  }
-
-  private emitted(
-    item: WorkItem,
-    action: LoadedAction,
-    result: ActionResult,
-    startedAt: number,
-    redact: Redact,
-  ): Completion {
-    const finishedAt = Date.now();
-    const base = { action: action.name, parentId: item.parentEventId, attempt: item.attempt, startedAt, finishedAt };
-    const redactedSummary = result.summary === undefined ? null : redact(result.summary);
-    const children: NewWorkItem[] = [];
-    if (result.timer) {
-      children.push({
-        id: result.timer.id,
-        runId: item.runId,
-        story: item.story,
-        action: action.name,
-        parentEventId: item.parentEventId,
-        input: { [TIMER_KEY]: result.timer.value },
-        lineage: item.lineage,
-        availableAt: finishedAt + result.timer.afterMs,
-      });
-    }
-    const cancel = result.cancelTimers;
-    if (result.emit.length === 0) {
-      const skipped: NewEvent = { ...base, id: randomUUID(), status: 'skipped', payload: null, error: null, summary: redactedSummary };
-      return { events: [skipped], children, cancel };
-    }
-    const events: NewEvent[] = [];
-    const availableAt = finishedAt + Math.max(0, result.delayMs ?? 0);
-    for (const payload of result.emit) {
-      const id = randomUUID();
-      events.push({ ...base, id, status: 'emitted', payload: redact(payload), error: null, summary: redactedSummary });
-      const lineage = { ...item.lineage, [action.name]: payload };
-      for (const child of action.children) {
-        children.push({
-          runId: item.runId,
-          story: item.story,
-          action: child,
-          parentEventId: id,
-          input: payload,
-          lineage,
-          availableAt,
-        });
-      }
-    }
-    return { events, children, cancel };
   }
 
   private async finish(item: WorkItem, completion: Completion): Promise<void> {
@@ -576,38 +527,3 @@ const MAX_INLINE_ACTIONS = 64;
 
 /** Attempts allowed beyond the retry limit for attempts that a stop or crash cut off. */
 const MAX_INTERRUPTED_EXTRA = 3;
-
-/** Outcome for metrics: `retry` when the item runs again, else the status of its events. */
-function outcomeOf(completion: Completion): ActionOutcome {
-  if (completion.retryAt !== undefined) return 'retry';
-  const statuses = completion.events.map((event) => event.status);
-  if (statuses.includes('failed')) return 'failed';
-  return statuses.includes('emitted') ? 'emitted' : 'skipped';
-}
-
-/** Key of the input of a work item that is a timer an action scheduled for itself. */
-const TIMER_KEY = '$timer';
-
-function isObject(value: unknown): value is Record<string, Json> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}
-
-function timerOf(input: Json): Json | undefined {
-  if (!isObject(input) || !(TIMER_KEY in input) || Object.keys(input).length !== 1) return undefined;
-  return input[TIMER_KEY];
-}
-
-function failedEvent(item: WorkItem, action: string, error: string, startedAt: number): NewEvent {
-  return {
-    id: randomUUID(),
-    action,
-    parentId: item.parentEventId,
-    status: 'failed',
-    payload: null,
-    error,
-    summary: null,
-    attempt: item.attempt,
-    startedAt,
-    finishedAt: Date.now(),
-  };
-}

@@ -1,0 +1,95 @@
+/**
+ * What one execution of an action commits: its events, the work items of the next actions,
+ * and the timers it scheduled or cancelled.
+ */
+import { randomUUID } from 'node:crypto';
+import type { ActionOutcome } from './metrics';
+import type { Redact } from './redact';
+import type { Completion, NewEvent, NewWorkItem, WorkItem } from './store/types';
+import type { ActionResult, Json, LoadedAction } from './types';
+
+/** Key of the input of a work item that is a timer an action scheduled for itself. */
+export const TIMER_KEY = '$timer';
+
+/** Builds what an action's result commits: its events and the next actions' work items. */
+export function completionOf(
+  item: WorkItem,
+  action: LoadedAction,
+  result: ActionResult,
+  startedAt: number,
+  redact: Redact,
+): Completion {
+  const finishedAt = Date.now();
+  const base = { action: action.name, parentId: item.parentEventId, attempt: item.attempt, startedAt, finishedAt };
+  const redactedSummary = result.summary === undefined ? null : redact(result.summary);
+  const children: NewWorkItem[] = [];
+  if (result.timer) {
+    children.push({
+      id: result.timer.id,
+      runId: item.runId,
+      story: item.story,
+      action: action.name,
+      parentEventId: item.parentEventId,
+      input: { [TIMER_KEY]: result.timer.value },
+      lineage: item.lineage,
+      availableAt: finishedAt + result.timer.afterMs,
+    });
+  }
+  const cancel = result.cancelTimers;
+  if (result.emit.length === 0) {
+    const skipped: NewEvent = { ...base, id: randomUUID(), status: 'skipped', payload: null, error: null, summary: redactedSummary };
+    return { events: [skipped], children, cancel };
+  }
+  const events: NewEvent[] = [];
+  const availableAt = finishedAt + Math.max(0, result.delayMs ?? 0);
+  for (const payload of result.emit) {
+    const id = randomUUID();
+    events.push({ ...base, id, status: 'emitted', payload: redact(payload), error: null, summary: redactedSummary });
+    const lineage = { ...item.lineage, [action.name]: payload };
+    for (const child of action.children) {
+      children.push({
+        runId: item.runId,
+        story: item.story,
+        action: child,
+        parentEventId: id,
+        input: payload,
+        lineage,
+        availableAt,
+      });
+    }
+  }
+  return { events, children, cancel };
+}
+
+/** Outcome for metrics: `retry` when the item runs again, else the status of its events. */
+export function outcomeOf(completion: Completion): ActionOutcome {
+  if (completion.retryAt !== undefined) return 'retry';
+  const statuses = completion.events.map((event) => event.status);
+  if (statuses.includes('failed')) return 'failed';
+  return statuses.includes('emitted') ? 'emitted' : 'skipped';
+}
+
+export function isObject(value: unknown): value is Record<string, Json> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}
+
+/** Returns the value of a timer item's input, or undefined for an ordinary event. */
+export function timerOf(input: Json): Json | undefined {
+  if (!isObject(input) || !(TIMER_KEY in input) || Object.keys(input).length !== 1) return undefined;
+  return input[TIMER_KEY];
+}
+
+export function failedEvent(item: WorkItem, action: string, error: string, startedAt: number): NewEvent {
+  return {
+    id: randomUUID(),
+    action,
+    parentId: item.parentEventId,
+    status: 'failed',
+    payload: null,
+    error,
+    summary: null,
+    attempt: item.attempt,
+    startedAt,
+    finishedAt: Date.now(),
+  };
+}
