@@ -1,6 +1,6 @@
 /**
- * What one execution of an action commits: its events, the work items of the next actions,
- * and the timers it scheduled or cancelled.
+ * Completions of action executions: the events, the work items of the next actions, and
+ * the timers an action scheduled or cancelled, committed together.
  */
 import { randomUUID } from 'node:crypto';
 import type { ActionOutcome } from './metrics';
