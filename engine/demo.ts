@@ -62,11 +62,11 @@ async function main(): Promise<void> {
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify(payload),
     });
-    const answer = (await response.json()) as { run_id?: string };
-    console.log(`   -> ${response.status} ${JSON.stringify(answer)}\n`);
-    if (!answer.run_id) throw new Error(`the webhook did not accept the event (status ${response.status})`);
+    const accepted = (await response.json()) as { run_id?: string };
+    console.log(`   -> ${response.status} ${JSON.stringify(accepted)}\n`);
+    if (!accepted.run_id) throw new Error(`the webhook did not accept the event (status ${response.status})`);
 
-    const run = await runner.waitForRun(answer.run_id);
+    const run = await runner.waitForRun(accepted.run_id);
     const events = await store.listEvents(run.id);
     console.log(`4. Trail of the run\n${indent(formatTrail(run, events))}\n`);
 

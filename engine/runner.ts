@@ -1,7 +1,7 @@
 /**
  * The runner: accepts webhook requests as new runs in the store and executes pending work.
- * Each work item runs one action for one incoming event; what it emits becomes events in the
- * store and work items for the actions after it, in one atomic step.
+ * Each work item runs one action for one incoming event. What the action emits becomes
+ * events in the store and work items for the actions after it, in one atomic step.
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -51,7 +51,7 @@ export interface RunnerOptions {
   metrics?: EngineMetrics;
 }
 
-/** What /healthz reports: the store answered, and the work loop of this process is running. */
+/** Health shown by /healthz: whether the store responded and this process's work loop runs. */
 export interface RunnerHealth {
   healthy: boolean;
   store: 'ok' | 'unreachable';
@@ -229,7 +229,7 @@ export class Runner {
     let storeError: string | undefined;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+      timer = setTimeout(() => reject(new Error(`store did not respond within ${timeoutMs} ms`)), timeoutMs);
     });
     try {
       await Promise.race([this.store.pendingCount(), timeout]);
@@ -399,7 +399,7 @@ export class Runner {
 
   /**
    * Runs one action for one item and returns what to commit, or undefined when a stop
-   * aborted it (a claimed item is then released; an inline one stays with its parent).
+   * aborted it. A claimed item is then released, and an inline one stays with its parent.
    */
   private async runAction(
     item: WorkItem,

@@ -1,7 +1,7 @@
 /**
  * The webhook server: hosts every webhook of the loaded stories under
- * /webhook/<story path>/<path>, stores each accepted request as a run and answers with the
- * run id. Every error is a JSON body `{error: {status, code, message}}`.
+ * /webhook/<story path>/<path>, stores each accepted request as a run and responds with
+ * the run id. Every error is a JSON body `{error: {status, code, message}}`.
  */
 import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';

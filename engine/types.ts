@@ -24,13 +24,13 @@ export interface LoadProblem {
 
 /** A story value compiled once at load time and evaluated per event. */
 export interface CompiledValue {
-  /** True when the value holds no expression or template, so evaluation is a constant. */
+  /** True when the value contains no expression or template, so evaluation is a constant. */
   readonly constant: boolean;
   evaluate(context: EvalContext): Promise<unknown>;
 }
 
 /**
- * What expressions and templates see: every upstream action's event under that action's
+ * Context of expressions and templates: every upstream action's event under that action's
  * name, plus `credentials`, `resources` and `meta`.
  */
 export interface EvalContext {
@@ -61,7 +61,7 @@ export interface ActionSpec {
   fieldPositions: Record<string, SourcePosition>;
 }
 
-/** Route that an entry-point action (the webhook) asks the HTTP server to host. */
+/** Route that the HTTP server hosts for an entry-point action (the webhook). */
 export interface WebhookRoute {
   /** Path below the story path, without leading slash: `calendar`. */
   path: string;
@@ -123,7 +123,7 @@ export interface HttpResponse {
   body: Buffer;
 }
 
-/** Which action of which run sends a request; story tests pick canned responses by action. */
+/** Origin of a request: the story, action and run. Story tests pick canned responses by action. */
 export interface HttpRequestSource {
   story: string;
   action: string;

@@ -60,7 +60,7 @@ export class YamlSource {
     return { file: this.file, line, col };
   }
 
-  /** The node at a value path, or the deepest existing ancestor. */
+  /** Returns the node at a value path, or its deepest existing ancestor. */
   node(path: ValuePath): Node | undefined {
     let current: unknown = this.document.contents;
     for (const key of path) {

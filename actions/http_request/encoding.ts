@@ -7,7 +7,7 @@ function hasHeader(headers: Record<string, string>, name: string): boolean {
   return Object.keys(headers).some((key) => key.toLowerCase() === name);
 }
 
-/** Encodes `body` as `contentType` says and sets Content-Type unless the story set one. */
+/** Encodes `body` as `contentType` names and sets Content-Type unless the story set one. */
 export function encodeBody(
   body: unknown,
   contentType: string,

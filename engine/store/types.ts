@@ -33,7 +33,7 @@ export interface NewRun {
 
 export type NewEvent = Omit<EventRecord, 'runId'>;
 
-/** What finishing a work item changes, applied atomically. */
+/** Changes that finishing a work item makes, applied atomically. */
 export interface Completion {
   /** Events this attempt produced (one per emitted payload, or one skipped or failed). */
   events: NewEvent[];

@@ -1,4 +1,4 @@
-/** A real HTTP server for tests that records requests and answers with a programmable reply. */
+/** A real HTTP server for tests that records requests and responds with a programmable reply. */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 
