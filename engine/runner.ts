@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
 import { completionOf, failedEvent, isObject, outcomeOf, timerOf } from './completion';
-import { axiosTransport } from './http';
+import { defaultTransport as axiosTransport } from './http';
 import type { EngineMetrics } from './metrics';
 import { resolveWebhookAuth, type WebhookAuthConfig } from './security/webhook-auth';
 import { makeRedactor, type Redact } from './redact';

@@ -131,7 +131,7 @@ export interface HttpRequestSource {
 }
 
 /**
- * Sends HTTP requests for actions. The engine's default uses axios with keep-alive agents;
+ * Sends HTTP requests for actions. The engine's default (http.ts) uses a keep-alive undici agent;
  * story tests replace it with canned responses.
  */
 export type HttpTransport = (

@@ -3,24 +3,26 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as zlib from 'node:zlib';
 import { expect } from 'chai';
-import axios, { type AxiosInstance } from 'axios';
-import {
-  OutboundBlockedError,
-  checkOutboundAddress,
-  createGuardedLookup,
-  createHttpClient,
-} from '../../engine/security/outbound';
+import { createHttpClient, TransportError } from '../../engine/http';
+import { OutboundBlockedError, checkOutboundAddress, createGuardedLookup } from '../../engine/security/outbound';
+import type { HttpRequest, HttpResponse, HttpTransport } from '../../engine/types';
 
 interface Seen {
+  method: string;
   path: string;
   headers: http.IncomingHttpHeaders;
+  body: string;
 }
 
 async function startServer(handler: http.RequestListener): Promise<{ server: http.Server; base: string; seen: Seen[] }> {
   const seen: Seen[] = [];
   const server = http.createServer((request, response) => {
-    seen.push({ path: request.url ?? '', headers: request.headers });
-    handler(request, response);
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      seen.push({ method: request.method ?? '', path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString() });
+      handler(request, response);
+    });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -34,6 +36,23 @@ async function failure(promise: Promise<unknown>): Promise<Error> {
     return error as Error;
   }
   throw new Error('expected the request to fail');
+}
+
+async function transportFailure(promise: Promise<unknown>): Promise<TransportError> {
+  const error = await failure(promise);
+  expect(error).to.be.instanceOf(TransportError);
+  return error as TransportError;
+}
+
+/** Returns the policy error behind a rejected connection. */
+function blockedCause(error: TransportError): OutboundBlockedError {
+  expect(error.code).to.equal('EOUTBOUNDBLOCKED');
+  expect(error.cause).to.be.instanceOf(OutboundBlockedError);
+  return error.cause as OutboundBlockedError;
+}
+
+function get(client: HttpTransport, url: string, extra: Partial<HttpRequest> = {}): Promise<HttpResponse> {
+  return client({ method: 'GET', url, headers: {}, timeoutMs: 10_000, ...extra });
 }
 
 describe('checkOutboundAddress', () => {
@@ -96,10 +115,18 @@ describe('createGuardedLookup', () => {
   });
 });
 
+/** Content-Encoding and compressor of each compressed test route. */
+const COMPRESSED: Record<string, [string, (data: Buffer) => Buffer]> = {
+  '/gzip': ['gzip', (data) => zlib.gzipSync(data)],
+  '/br': ['br', (data) => zlib.brotliCompressSync(data)],
+  '/deflate': ['deflate', (data) => zlib.deflateSync(data)],
+  '/deflate-raw': ['deflate', (data) => zlib.deflateRawSync(data)],
+};
+
 describe('createHttpClient', () => {
   let target: Awaited<ReturnType<typeof startServer>>;
   let redirector: Awaited<ReturnType<typeof startServer>>;
-  let client: AxiosInstance;
+  let client: HttpTransport;
 
   before(async () => {
     target = await startServer((request, response) => {
@@ -108,16 +135,29 @@ describe('createHttpClient', () => {
       } else if (request.url === '/bomb') {
         response.writeHead(200, { 'content-type': 'text/plain', 'content-encoding': 'gzip' });
         response.end(zlib.gzipSync(Buffer.alloc(20 * 1024 * 1024, 0x61)));
+      } else if (request.url !== undefined && request.url in COMPRESSED) {
+        const [encoding, compress] = COMPRESSED[request.url];
+        response.writeHead(200, { 'content-type': 'application/json', 'content-encoding': encoding });
+        response.end(compress(Buffer.from('{"compressed":true}')));
       } else if (request.url === '/drip') {
         response.writeHead(200, { 'content-type': 'text/plain' });
         const timer = setInterval(() => response.write('.'), 20);
         response.on('close', () => clearInterval(timer));
       } else if (request.url === '/hang') {
         // No response at all, so only a timeout ends this request.
+      } else if (request.url === '/reset') {
+        request.socket.destroy();
+      } else if (request.url === '/missing') {
+        response.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"no such host"}');
+      } else if (request.url === '/cookies') {
+        response.setHeader('set-cookie', ['a=1', 'b=2']);
+        response.writeHead(200, { 'X-Mixed-Case': 'yes' }).end();
       } else if (request.url === '/loop') {
         response.writeHead(302, { location: '/loop' }).end();
       } else if (request.url === '/same-origin') {
         response.writeHead(302, { location: '/ok' }).end();
+      } else if (request.url?.startsWith('/status/')) {
+        response.writeHead(Number(request.url.slice('/status/'.length)), { location: '/ok' }).end();
       } else {
         response.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
       }
@@ -128,9 +168,7 @@ describe('createHttpClient', () => {
     });
     client = createHttpClient({
       allowPrivateNetworks: true,
-      maxContentLength: 1024 * 1024,
-      totalTimeoutMs: 10_000,
-      timeoutMs: 10_000,
+      maxResponseBytes: 1024 * 1024,
       sensitiveHeaders: ['X-Api-Key'],
     });
   });
@@ -146,8 +184,8 @@ describe('createHttpClient', () => {
   });
 
   it('rejects loopback by default before connecting', async () => {
-    const error = await failure(createHttpClient().get(`${target.base}/ok`));
-    expect(error).to.be.instanceOf(OutboundBlockedError);
+    const error = await transportFailure(get(createHttpClient(), `${target.base}/ok`));
+    expect(blockedCause(error).category).to.equal('loopback');
     expect(error.message).to.include('set allow_private_networks: true');
     expect(target.seen).to.have.length(0);
   });
@@ -155,37 +193,52 @@ describe('createHttpClient', () => {
   it('rejects octal and decimal loopback spellings', async () => {
     const port = new URL(target.base).port;
     for (const host of ['0177.0.0.1', '2130706433', '0x7f.1', '[::ffff:127.0.0.1]']) {
-      const error = await failure(createHttpClient().get(`http://${host}:${port}/ok`));
-      expect(error, host).to.be.instanceOf(OutboundBlockedError);
+      const error = await transportFailure(get(createHttpClient(), `http://${host}:${port}/ok`));
+      expect(error.code, host).to.equal('EOUTBOUNDBLOCKED');
     }
     expect(target.seen).to.have.length(0);
   });
 
   it('rejects a loopback host name after resolution', async () => {
     const port = new URL(target.base).port;
-    const error = await failure(createHttpClient().get(`http://localhost:${port}/ok`));
-    expect(error).to.be.instanceOf(OutboundBlockedError);
-    expect((error as OutboundBlockedError).host).to.equal('localhost');
+    const error = await transportFailure(get(createHttpClient(), `http://localhost:${port}/ok`));
+    expect(blockedCause(error).host).to.equal('localhost');
     expect(target.seen).to.have.length(0);
   });
 
   it('reaches loopback when private networks are allowed', async () => {
-    const response = await client.get(`${target.base}/ok`);
+    const response = await get(client, `${target.base}/ok`);
     expect(response.status).to.equal(200);
-    expect(response.data).to.deep.equal({ ok: true });
+    expect(JSON.parse(response.body.toString())).to.deep.equal({ ok: true });
   });
 
   it('rejects metadata addresses even when private is allowed', async () => {
-    const error = await failure(client.get('http://169.254.169.254/latest/meta-data/'));
-    expect(error).to.be.instanceOf(OutboundBlockedError);
-    expect((error as OutboundBlockedError).category).to.equal('metadata');
+    const error = await transportFailure(get(client, 'http://169.254.169.254/latest/meta-data/'));
+    expect(blockedCause(error).category).to.equal('metadata');
   });
 
   it('rejects a redirect to a metadata address', async () => {
-    const error = await failure(client.get(`${redirector.base}/to-metadata`));
-    expect(error).to.be.instanceOf(OutboundBlockedError);
-    expect((error as OutboundBlockedError).address).to.equal('169.254.169.254');
+    const error = await transportFailure(get(client, `${redirector.base}/to-metadata`));
+    expect(blockedCause(error).address).to.equal('169.254.169.254');
     expect(redirector.seen).to.have.length(1);
+  });
+
+  it('ignores proxy environment variables', async () => {
+    const proxy = await startServer((_request, response) => response.writeHead(502).end());
+    const saved = { HTTP_PROXY: process.env.HTTP_PROXY, http_proxy: process.env.http_proxy };
+    process.env.HTTP_PROXY = proxy.base;
+    process.env.http_proxy = proxy.base;
+    try {
+      const response = await get(createHttpClient({ allowPrivateNetworks: true }), `${target.base}/ok`);
+      expect(response.status).to.equal(200);
+      expect(proxy.seen).to.have.length(0);
+    } finally {
+      for (const [name, value] of Object.entries(saved)) {
+        if (value === undefined) delete process.env[name];
+        else process.env[name] = value;
+      }
+      proxy.server.close();
+    }
   });
 
   it('drops credentials on a cross-origin redirect', async () => {
@@ -196,7 +249,7 @@ describe('createHttpClient', () => {
       'X-Api-Key': 'key-1',
       'X-Trace': 'kept',
     };
-    const response = await client.get(`${redirector.base}/elsewhere`, { headers });
+    const response = await get(client, `${redirector.base}/elsewhere`, { headers });
     expect(response.status).to.equal(200);
     expect(redirector.seen[0].headers.authorization).to.equal('Bearer token-1');
     const forwarded = target.seen[0].headers;
@@ -208,66 +261,147 @@ describe('createHttpClient', () => {
   });
 
   it('keeps credentials on a same-origin redirect', async () => {
-    await client.get(`${target.base}/same-origin`, { headers: { Authorization: 'Bearer token-2' } });
+    await get(client, `${target.base}/same-origin`, { headers: { Authorization: 'Bearer token-2' } });
     expect(target.seen).to.have.length(2);
     expect(target.seen[1].headers.authorization).to.equal('Bearer token-2');
   });
 
   it('stops after the redirect limit', async () => {
-    const error = await failure(client.get(`${target.base}/loop`));
+    const error = await transportFailure(get(client, `${target.base}/loop`));
     expect(error.message).to.equal('Maximum number of redirects exceeded');
+    expect(error.code).to.equal('ERR_TOO_MANY_REDIRECTS');
     expect(target.seen).to.have.length(6);
   });
 
+  it('turns a redirected POST into a GET without body', async () => {
+    for (const status of [301, 302, 303]) {
+      target.seen.length = 0;
+      const headers = { 'Content-Type': 'application/json' };
+      const response = await client({ method: 'POST', url: `${target.base}/status/${status}`, headers, body: '{"a":1}', timeoutMs: 10_000 });
+      expect(response.status, String(status)).to.equal(200);
+      expect(target.seen[1].method, String(status)).to.equal('GET');
+      expect(target.seen[1].body, String(status)).to.equal('');
+      expect(target.seen[1].headers['content-type'], String(status)).to.equal(undefined);
+    }
+  });
+
+  it('keeps method and body on 307 and 308', async () => {
+    for (const status of [307, 308]) {
+      target.seen.length = 0;
+      const response = await client({ method: 'PUT', url: `${target.base}/status/${status}`, headers: {}, body: 'same', timeoutMs: 10_000 });
+      expect(response.status, String(status)).to.equal(200);
+      expect(target.seen[1].method, String(status)).to.equal('PUT');
+      expect(target.seen[1].body, String(status)).to.equal('same');
+    }
+  });
+
+  it('returns a 304 as data', async () => {
+    target.seen.length = 0;
+    const response = await get(client, `${target.base}/status/304`);
+    expect(response.status).to.equal(304);
+    expect(target.seen).to.have.length(1);
+  });
+
+  it('returns error statuses as data', async () => {
+    const response = await get(client, `${target.base}/missing`);
+    expect(response.status).to.equal(404);
+    expect(response.body.toString()).to.equal('{"message":"no such host"}');
+  });
+
+  it('returns flat lower-case headers', async () => {
+    const response = await get(client, `${target.base}/cookies`);
+    expect(response.headers['set-cookie']).to.equal('a=1, b=2');
+    expect(response.headers['x-mixed-case']).to.equal('yes');
+  });
+
+  it('appends query parameters as axios did', async () => {
+    const query = { a: 'b c:$,/?', 'k ': [1, 'x', true], e: '', skipped: null as unknown as string, 'x[y]': 'z' };
+    await get(client, `${target.base}/ok?x=1#fragment`, { query });
+    expect(target.seen[0].path).to.equal('/ok?x=1&a=b+c:$,%2F%3F&k%5B%5D=1&k%5B%5D=x&k%5B%5D=true&e=&x%5By%5D=z');
+  });
+
+  it('sends URL credentials as Basic authentication', async () => {
+    const port = new URL(target.base).port;
+    await get(client, `http://us%20er:p%40ss@127.0.0.1:${port}/ok`);
+    expect(target.seen[0].headers.authorization).to.equal(`Basic ${Buffer.from('us er:p@ss').toString('base64')}`);
+  });
+
+  it('sends default headers without compression', async () => {
+    await get(client, `${target.base}/ok`, { headers: { 'User-Agent': 'custom/1' } });
+    expect(target.seen[0].headers['accept']).to.equal('application/json, text/plain, */*');
+    expect(target.seen[0].headers['user-agent']).to.equal('custom/1');
+    expect(target.seen[0].headers['accept-encoding']).to.equal(undefined);
+  });
+
+  it('decompresses gzip, br and deflate bodies', async () => {
+    for (const path of Object.keys(COMPRESSED)) {
+      const response = await get(client, `${target.base}${path}`);
+      expect(response.body.toString(), path).to.equal('{"compressed":true}');
+      expect(response.headers['content-encoding'], path).to.equal(undefined);
+    }
+  });
+
   it('rejects a response over the size limit', async () => {
-    const error = await failure(client.get(`${target.base}/big`));
-    expect(error.message).to.equal('maxContentLength size of 1048576 exceeded');
+    const error = await transportFailure(get(client, `${target.base}/big`));
+    expect(error.message).to.equal('Response body exceeded the limit of 1048576 bytes');
+    expect(error.code).to.equal('ERR_BAD_RESPONSE');
   });
 
   it('applies the size limit after decompression', async () => {
-    const error = await failure(client.get(`${target.base}/bomb`));
-    expect(error.message).to.equal('maxContentLength size of 1048576 exceeded');
+    const error = await transportFailure(get(client, `${target.base}/bomb`));
+    expect(error.message).to.equal('Response body exceeded the limit of 1048576 bytes');
+  });
+
+  it('reports a refused connection with its system code', async () => {
+    const closed = await startServer(() => undefined);
+    closed.server.close();
+    const error = await transportFailure(get(client, `${closed.base}/ok`));
+    expect(error.code).to.equal('ECONNREFUSED');
+  });
+
+  it('reports a reset connection as ECONNRESET', async () => {
+    const error = await transportFailure(get(client, `${target.base}/reset`));
+    expect(error.code).to.equal('ECONNRESET');
   });
 
   it('ends a slow response at the total time limit', async () => {
-    const slow = createHttpClient({ allowPrivateNetworks: true, totalTimeoutMs: 300, timeoutMs: 5000 });
     const started = Date.now();
-    const error = await failure(slow.get(`${target.base}/drip`));
+    const error = await transportFailure(get(client, `${target.base}/drip`, { timeoutMs: 300 }));
     expect(error.message).to.equal('Request exceeded the total time limit of 300 ms');
-    expect((error as Error & { code?: string }).code).to.equal('ETIMEDOUT');
+    expect(error.code).to.equal('ETIMEDOUT');
     expect(Date.now() - started).to.be.lessThan(1500);
+  });
+
+  it('ends a silent response at the inactivity timeout', async () => {
+    const probe = createHttpClient({ allowPrivateNetworks: true, inactivityTimeoutMs: 200 });
+    const started = Date.now();
+    const error = await transportFailure(get(probe, `${target.base}/hang`, { timeoutMs: 5000 }));
+    expect(error.message).to.equal('No response headers within 200 ms');
+    expect(error.code).to.equal('ETIMEDOUT');
+    expect(Date.now() - started).to.be.lessThan(2000);
   });
 
   it('cancels on the caller signal', async () => {
     const controller = new AbortController();
     const started = Date.now();
     setTimeout(() => controller.abort(), 100);
-    const error = await failure(client.get(`${target.base}/hang`, { signal: controller.signal }));
-    expect(axios.isCancel(error)).to.equal(true);
+    const error = await transportFailure(get(client, `${target.base}/hang`, { signal: controller.signal }));
+    expect(error.code).to.equal('ERR_CANCELED');
     expect(error.message).to.not.include('total time limit');
     expect(Date.now() - started).to.be.lessThan(1500);
   });
 
   it('releases the caller signal after a request', async () => {
     const controller = new AbortController();
-    const response = await client.get(`${target.base}/ok`, { signal: controller.signal });
+    const response = await get(client, `${target.base}/ok`, { signal: controller.signal });
     expect(response.status).to.equal(200);
     expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
   });
 
   it('releases the caller signal after a failed request', async () => {
     const controller = new AbortController();
-    const slow = createHttpClient({ allowPrivateNetworks: true, totalTimeoutMs: 200, timeoutMs: 5000 });
-    const error = await failure(slow.get(`${target.base}/drip`, { signal: controller.signal }));
+    const error = await transportFailure(get(client, `${target.base}/drip`, { signal: controller.signal, timeoutMs: 200 }));
     expect(error.message).to.equal('Request exceeded the total time limit of 200 ms');
     expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
-  });
-
-  it('keeps a timeout when a request sets none', async () => {
-    const probe = createHttpClient({ allowPrivateNetworks: true, timeoutMs: 200, totalTimeoutMs: 5000 });
-    const started = Date.now();
-    const error = await failure(probe.get(`${target.base}/hang`, { timeout: 0 }));
-    expect(error.message).to.equal('timeout of 200ms exceeded');
-    expect(Date.now() - started).to.be.lessThan(2000);
   });
 });
