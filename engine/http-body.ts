@@ -22,20 +22,19 @@ export class ResponseBodyError extends Error {
 type QueryValue = NonNullable<HttpRequest['query']>[string];
 
 /**
- * Returns `url` with `query` appended to its query string, serialized as axios 1.x did by
- * default, so stories keep sending the same URLs. Keys are trimmed and null or undefined values
- * skipped. A list becomes one `key[]=value` pair per item, and a nested object
- * `key[inner]=value`. Names and values are percent-encoded except `:`, `$` and `,`, and a space
- * becomes `+`.
+ * Returns the path and query string of `url` with `query` appended, serialized as axios 1.x did
+ * by default, so stories keep sending the same URLs. Keys are trimmed and null or undefined
+ * values skipped. A list becomes one `key[]=value` pair per item, and a nested object
+ * `key[inner]=value`. Names and values are percent-encoded except `:`, `$` and `,`, and a
+ * space becomes `+`.
  */
-export function withQuery(url: URL, query: HttpRequest['query']): URL {
-  if (query === undefined || query === null) return url;
+export function pathWithQuery(url: URL, query: HttpRequest['query']): string {
+  const path = `${url.pathname}${url.search}`;
+  if (query === undefined || query === null) return path;
   const pairs: string[] = [];
   for (const [key, value] of Object.entries(query)) addPairs(pairs, key.trim(), value as unknown);
-  if (pairs.length === 0) return url;
-  const serialized = pairs.join('&');
-  url.search = url.search === '' ? serialized : `${url.search.slice(1)}&${serialized}`;
-  return url;
+  if (pairs.length === 0) return path;
+  return `${path}${url.search === '' ? '?' : '&'}${pairs.join('&')}`;
 }
 
 function addPairs(pairs: string[], key: string, value: unknown): void {

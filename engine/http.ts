@@ -5,7 +5,7 @@
  * story allows them. Redirects are followed here, hop by hop, through the same guard.
  */
 import type { Dispatcher } from 'undici';
-import { decodeBody, ResponseBodyError, withQuery } from './http-body';
+import { decodeBody, pathWithQuery, ResponseBodyError } from './http-body';
 import { createGuardedAgent, OutboundBlockedError, type OutboundPolicy } from './security/outbound';
 import type { HttpRequest, HttpResponse, HttpTransport } from './types';
 
@@ -71,7 +71,10 @@ const UNDICI_CODES: Record<string, string> = {
 
 /** The state of one request across its redirects. */
 interface Hop {
-  url: URL;
+  /** Scheme, host and port, as URL.origin writes them. */
+  origin: string;
+  /** Path and query string. */
+  path: string;
   method: string;
   /** Lower-case header names. */
   headers: Record<string, string>;
@@ -121,7 +124,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpTransport
 function firstHop(request: HttpRequest): Hop {
   let url: URL;
   try {
-    url = withQuery(new URL(request.url), request.query);
+    url = new URL(request.url);
   } catch (error) {
     if (error instanceof TypeError) throw new TransportError(`Invalid URL ${JSON.stringify(request.url)}`, 'ERR_INVALID_URL');
     throw error;
@@ -135,7 +138,13 @@ function firstHop(request: HttpRequest): Hop {
     const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
     headers['authorization'] = `Basic ${Buffer.from(credentials).toString('base64')}`;
   }
-  return { url, method: request.method.toUpperCase(), headers, body: request.body };
+  return {
+    origin: url.origin,
+    path: pathWithQuery(url, request.query),
+    method: request.method.toUpperCase(),
+    headers,
+    body: request.body,
+  };
 }
 
 function checkProtocol(url: URL): void {
@@ -152,11 +161,12 @@ function checkProtocol(url: URL): void {
  * reaches another, subdomains included.
  */
 function followRedirect(hop: Hop, status: number, location: string, sensitive: ReadonlySet<string>): void {
+  const current = `${hop.origin}${hop.path}`;
   let next: URL;
   try {
-    next = new URL(location, hop.url);
+    next = new URL(location, current);
   } catch {
-    throw new TransportError(`Invalid redirect location ${JSON.stringify(location)} from ${hop.url.href}`, 'ERR_BAD_RESPONSE');
+    throw new TransportError(`Invalid redirect location ${JSON.stringify(location)} from ${current}`, 'ERR_BAD_RESPONSE');
   }
   checkProtocol(next);
 
@@ -168,12 +178,13 @@ function followRedirect(hop: Hop, status: number, location: string, sensitive: R
       if (name.startsWith('content-')) delete hop.headers[name];
     }
   }
-  if (next.origin !== hop.url.origin) {
+  if (next.origin !== hop.origin) {
     for (const name of Object.keys(hop.headers)) {
       if (sensitive.has(name) || name === 'host') delete hop.headers[name];
     }
   }
-  hop.url = next;
+  hop.origin = next.origin;
+  hop.path = `${next.pathname}${next.search}`;
 }
 
 interface RawResponse {
@@ -194,8 +205,8 @@ function send(agent: Dispatcher, hop: Hop, limits: SendLimits): Promise<RawRespo
     const handler = new CollectingHandler(limits, resolve, reject);
     agent.dispatch(
       {
-        origin: hop.url.origin,
-        path: `${hop.url.pathname}${hop.url.search}`,
+        origin: hop.origin,
+        path: hop.path,
         method: hop.method as Dispatcher.HttpMethod,
         headers: hop.headers,
         body: hop.body,

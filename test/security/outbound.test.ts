@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import * as zlib from 'node:zlib';
 import { expect } from 'chai';
 import { createHttpClient, TransportError } from '../../engine/http';
+import { pathWithQuery } from '../../engine/http-body';
 import { OutboundBlockedError, checkOutboundAddress, createGuardedLookup } from '../../engine/security/outbound';
 import type { HttpRequest, HttpResponse, HttpTransport } from '../../engine/types';
 
@@ -403,5 +404,27 @@ describe('createHttpClient', () => {
     const error = await transportFailure(get(client, `${target.base}/drip`, { signal: controller.signal, timeoutMs: 200 }));
     expect(error.message).to.equal('Request exceeded the total time limit of 200 ms');
     expect(getEventListeners(controller.signal, 'abort')).to.have.length(0);
+  });
+});
+
+describe('pathWithQuery', () => {
+  it('keeps the path without query', () => {
+    expect(pathWithQuery(new URL('http://fleet.test/a%20b?x=1'), undefined)).to.equal('/a%20b?x=1');
+  });
+
+  it('starts the query after an empty one', () => {
+    expect(pathWithQuery(new URL('http://fleet.test/p?'), { a: '1' })).to.equal('/p?a=1');
+  });
+
+  it('writes nested values in brackets', () => {
+    const query = { filter: { name: 'mac', tags: [{ id: 1 }] } } as unknown as Record<string, string>;
+    expect(pathWithQuery(new URL('http://fleet.test/p'), query)).to.equal(
+      '/p?filter%5Bname%5D=mac&filter%5Btags%5D%5B0%5D%5Bid%5D=1',
+    );
+  });
+
+  it('skips null list items', () => {
+    const query = { ids: [1, null, 3] } as unknown as Record<string, number[]>;
+    expect(pathWithQuery(new URL('http://fleet.test/p'), query)).to.equal('/p?ids%5B%5D=1&ids%5B%5D=3');
   });
 });
