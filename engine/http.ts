@@ -29,8 +29,9 @@ export interface HttpClientOptions extends OutboundPolicy {
   /**
    * Maximum wait for the response headers, and maximum pause between body chunks, in
    * milliseconds. Default: the request's `timeoutMs`, so only the total limit applies.
-   * NOTE: undici 7 checks these on a timer that ticks every 499 ms, so they can fire up to
-   * about a second late. The total limit uses a plain timer.
+   * NOTE: undici 7 checks these on a timer that ticks every 499 ms, so they can fire about
+   * half a second early or up to a second late (200 ms fired after 0.6 to 1 s in the tests).
+   * The total limit uses a plain timer.
    */
   inactivityTimeoutMs?: number;
   /** Headers dropped on a redirect to another origin, beyond the standard credential headers. */
