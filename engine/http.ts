@@ -43,7 +43,7 @@ export interface HttpClientOptions extends OutboundPolicy {
 export const HTTP_CLIENT_DEFAULTS = {
   maxRedirects: 5,
   maxResponseBytes: 10 * 1024 * 1024,
-  /** Total time limit used when a request's `timeoutMs` is not a positive number. */
+  /** Total time limit used when a request's `timeoutMs` is not a positive number of at most 2^31 - 1. */
   timeoutMs: 60_000,
 } as const;
 
@@ -96,7 +96,7 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpTransport
   const sensitive = new Set([...CREDENTIAL_HEADERS, ...(options.sensitiveHeaders ?? []).map((name) => name.toLowerCase())]);
 
   return async (request: HttpRequest): Promise<HttpResponse> => {
-    const totalMs = request.timeoutMs > 0 ? request.timeoutMs : HTTP_CLIENT_DEFAULTS.timeoutMs;
+    const totalMs = isValidTimeout(request.timeoutMs) ? request.timeoutMs : HTTP_CLIENT_DEFAULTS.timeoutMs;
     const inactivityMs = Math.min(options.inactivityTimeoutMs ?? totalMs, totalMs);
     const deadline = new Deadline(totalMs, request.signal);
     try {
@@ -122,6 +122,13 @@ export function createHttpClient(options: HttpClientOptions = {}): HttpTransport
   };
 }
 
+/** Maximum delay of setTimeout in ms; Node fires a larger one after 1 ms. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+function isValidTimeout(ms: number): boolean {
+  return Number.isFinite(ms) && ms > 0 && ms <= MAX_TIMER_MS;
+}
+
 function firstHop(request: HttpRequest): Hop {
   let url: URL;
   try {
@@ -136,7 +143,7 @@ function firstHop(request: HttpRequest): Hop {
   for (const [name, value] of Object.entries(request.headers)) headers[name.toLowerCase()] = value;
   // User information in the URL becomes Basic authentication unless the request sets its own.
   if ((url.username !== '' || url.password !== '') && !('authorization' in headers)) {
-    const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
+    const credentials = `${decodeUserInfo(url.username)}:${decodeUserInfo(url.password)}`;
     headers['authorization'] = `Basic ${Buffer.from(credentials).toString('base64')}`;
   }
   return {
@@ -146,6 +153,15 @@ function firstHop(request: HttpRequest): Hop {
     headers,
     body: request.body,
   };
+}
+
+/** Decodes a percent-encoded user name or password, keeping it as written when invalid. */
+function decodeUserInfo(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function checkProtocol(url: URL): void {

@@ -325,6 +325,8 @@ describe('createHttpClient', () => {
     const port = new URL(target.base).port;
     await get(client, `http://us%20er:p%40ss@127.0.0.1:${port}/ok`);
     expect(target.seen[0].headers.authorization).to.equal(`Basic ${Buffer.from('us er:p@ss').toString('base64')}`);
+    await get(client, `http://bad%zz@127.0.0.1:${port}/ok`);
+    expect(target.seen[1].headers.authorization, 'invalid escape').to.equal(`Basic ${Buffer.from('bad%zz:').toString('base64')}`);
   });
 
   it('sends default headers without compression', async () => {
@@ -371,6 +373,13 @@ describe('createHttpClient', () => {
     expect(error.message).to.equal('Request exceeded the total time limit of 300 ms');
     expect(error.code).to.equal('ETIMEDOUT');
     expect(Date.now() - started).to.be.lessThan(1500);
+  });
+
+  it('uses the default limit for an invalid timeout', async () => {
+    for (const timeoutMs of [0, -1, Number.NaN, Number.POSITIVE_INFINITY]) {
+      const response = await get(client, `${target.base}/ok`, { timeoutMs });
+      expect(response.status, String(timeoutMs)).to.equal(200);
+    }
   });
 
   it('ends a silent response at the inactivity timeout', async () => {
