@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
 import { completionOf, failedEvent, isObject, outcomeOf, timerOf } from './completion';
-import { defaultTransport as axiosTransport } from './http';
+import { defaultTransport } from './http';
 import type { EngineMetrics } from './metrics';
 import { resolveWebhookAuth, type WebhookAuthConfig } from './security/webhook-auth';
 import { makeRedactor, type Redact } from './redact';
@@ -20,6 +20,7 @@ import {
   ActionError,
   type ActionInput,
   type ActionState,
+  type ActionType,
   type EvalContext,
   type HttpTransport,
   type Json,
@@ -72,6 +73,8 @@ export interface HostedWebhook {
   url: string;
 }
 
+type RetrySettings = ReturnType<NonNullable<ActionType['retry']>>;
+
 interface StoryRuntime extends StoryValues {
   story: LoadedStory;
   redact: Redact;
@@ -103,6 +106,7 @@ export class Runner {
   /** Ids of the items this process is executing, whose leases it renews. */
   private readonly runningIds = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
+  private readonly retrySettings = new WeakMap<LoadedAction, RetrySettings | undefined>();
 
   constructor(options: RunnerOptions) {
     this.store = options.store;
@@ -112,7 +116,7 @@ export class Runner {
     this.concurrency = options.concurrency ?? 32;
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.pollMs = options.pollMs ?? 250;
-    this.http = options.http ?? axiosTransport;
+    this.http = options.http ?? defaultTransport;
     this.pendingLimit = new PendingLimit(options.maxPending ?? DEFAULT_MAX_PENDING, () => this.store.pendingCount());
 
     const missing: string[] = [];
@@ -342,8 +346,8 @@ export class Runner {
       await this.finish(item, { events: [failedEvent(item, item.action, error, startedAt)], children: [] });
       return;
     }
-    const retry = action.kind.retry?.(action);
     if (action.kind.sideEffects) {
+      const retry = this.retryOf(action);
       // Attempts cut off by crashes count too; past this limit the item fails instead of
       // running forever when it keeps crashing the engine.
       const limit = (retry?.policy.attempts ?? 1) + MAX_INTERRUPTED_EXTRA;
@@ -384,7 +388,17 @@ export class Runner {
         continue;
       }
       budget -= 1;
-      const item: WorkItem = { ...child, id: child.id ?? randomUUID(), attempt: 1 };
+      const item: WorkItem = {
+        id: child.id ?? randomUUID(),
+        runId: child.runId,
+        story: child.story,
+        action: child.action,
+        parentEventId: child.parentEventId,
+        input: child.input,
+        lineage: child.lineage,
+        attempt: 1,
+        availableAt: child.availableAt,
+      };
       const result = await this.runAction(item, runtime, action, true);
       if (!result || result.retryAt !== undefined) {
         kept.push(child);
@@ -408,9 +422,7 @@ export class Runner {
     inline: boolean,
   ): Promise<Completion | undefined> {
     const startedAt = Date.now();
-    const retry = action.kind.retry?.(action);
-    const context: EvalContext = {
-      ...item.lineage,
+    const context: EvalContext = Object.assign({}, item.lineage, {
       credentials: runtime.credentials,
       resources: runtime.resources,
       meta: {
@@ -420,7 +432,7 @@ export class Runner {
         action: action.name,
         time: new Date(startedAt).toISOString(),
       },
-    };
+    });
     // Built on first use: at the default level most items log nothing, and a pino child
     // costs about 10 µs, a measurable share of a short action.
     let log: Logger | undefined;
@@ -464,6 +476,7 @@ export class Runner {
         return undefined;
       }
       if (!(error instanceof ActionError)) itemLog().debug({ err: runtime.redact(String(error)) }, 'action threw');
+      const retry = this.retryOf(action);
       const plan = retry
         ? planRetry(retry.policy, retry.method, error, item.attempt)
         : { retry: false as const, reason: error instanceof Error ? error.message : String(error) };
@@ -488,6 +501,12 @@ export class Runner {
       itemLog().debug({ outcome, durationMs, attempt: item.attempt, inline }, 'action finished');
     }
     return completion;
+  }
+
+  /** The retry settings of an action, worked out on its first use. */
+  private retryOf(action: LoadedAction): RetrySettings | undefined {
+    if (!this.retrySettings.has(action)) this.retrySettings.set(action, action.kind.retry?.(action));
+    return this.retrySettings.get(action);
   }
 
   /** State of one action: the store's when it keeps state, else this process's memory. */

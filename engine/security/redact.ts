@@ -25,6 +25,12 @@ export const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie|set-
 
 const BASE64_CHARS = /[A-Za-z0-9+/_-]/;
 
+/** Keys whose object's fields are header values. */
+const HEADERS_KEY = /headers$/i;
+
+/** Nesting beyond which value() copies without checking first; walk also handles cycles. */
+const MAX_CLEAN_CHECK_DEPTH = 100;
+
 export class Redactor {
   private readonly exact: Set<string>;
   private readonly substrings: string[];
@@ -72,16 +78,44 @@ export class Redactor {
   }
 
   /**
-   * Returns a deep copy with every string redacted and the values of sensitive headers
-   * (SENSITIVE_HEADER names inside an object under a `headers` key) replaced. Cycles become `[Circular]`; non-JSON leaves are kept.
+   * Returns the value with every string redacted and the values of sensitive headers
+   * (SENSITIVE_HEADER names inside an object under a `headers` key) replaced: the input itself
+   * when nothing needs replacing, else a deep copy. Cycles become `[Circular]`; non-JSON leaves
+   * are kept. Callers must not modify what it returns.
    */
   value<T>(input: T): T {
+    // Most values hold no secret: returning them as they are saves a deep copy per event.
+    if (this.isClean(input, false, 0)) return input;
     return this.walk(input, new WeakSet(), false) as T;
   }
 
   /** Returns a JSON-safe description of an error, with message, stack and cause redacted. */
   error(error: unknown): Json {
     return this.value(describeError(error, 0));
+  }
+
+  /**
+   * True when `walk` would return an equal value: plain JSON data without a secret, a
+   * sensitive header or anything walk converts (errors, buffers, class instances). Deep or
+   * cyclic values count as not clean, so walk handles them.
+   */
+  private isClean(input: unknown, inHeaders: boolean, depth: number): boolean {
+    if (typeof input === 'string') return this.string(input) === input;
+    if (input === null || typeof input !== 'object') return true;
+    if (depth > MAX_CLEAN_CHECK_DEPTH) return false;
+    if (Array.isArray(input)) {
+      for (const item of input) if (!this.isClean(item, false, depth + 1)) return false;
+      return true;
+    }
+    const prototype = Object.getPrototypeOf(input) as unknown;
+    if (prototype !== Object.prototype && prototype !== null) return false;
+    for (const key of Object.keys(input)) {
+      if (this.string(key) !== key) return false;
+      const value = (input as Record<string, unknown>)[key];
+      if (inHeaders && SENSITIVE_HEADER.test(key) && (typeof value === 'string' || Array.isArray(value))) return false;
+      if (!this.isClean(value, HEADERS_KEY.test(key), depth + 1)) return false;
+    }
+    return true;
   }
 
   /** `inHeaders` is true for the direct fields of an object stored under a `headers` key. */
@@ -101,7 +135,7 @@ export class Redactor {
       const redactedValue =
         inHeaders && SENSITIVE_HEADER.test(key) && (typeof value === 'string' || Array.isArray(value))
           ? REDACTED
-          : this.walk(value, seen, /headers$/i.test(key));
+          : this.walk(value, seen, HEADERS_KEY.test(key));
       // Assigning `__proto__` would set the copy's prototype instead of adding a field.
       if (redactedKey === '__proto__') {
         Object.defineProperty(copy, redactedKey, {

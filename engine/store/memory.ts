@@ -104,7 +104,7 @@ export class MemoryStore implements Store {
 
     const trail = this.events.get(item.runId) ?? [];
     for (const event of completion.events) {
-      trail.push({ ...event, runId: item.runId });
+      trail.push(Object.assign({ runId: item.runId }, event));
       if (event.status === 'failed') this.failedRuns.add(item.runId);
     }
     for (const child of completion.children) this.addItem(child);
@@ -197,7 +197,17 @@ export class MemoryStore implements Store {
   }
 
   private addItem(item: NewWorkItem): void {
-    const full: WorkItem = { ...item, id: item.id ?? randomUUID(), attempt: 0 };
+    const full: WorkItem = {
+      id: item.id ?? randomUUID(),
+      runId: item.runId,
+      story: item.story,
+      action: item.action,
+      parentEventId: item.parentEventId,
+      input: item.input,
+      lineage: item.lineage,
+      attempt: 0,
+      availableAt: item.availableAt,
+    };
     this.items.set(full.id, full);
     this.pendingByRun.set(full.runId, (this.pendingByRun.get(full.runId) ?? 0) + 1);
   }
