@@ -46,13 +46,24 @@ export class PendingLimit {
   /** Reserves room for one new work item, or throws TooBusyError when the limit is reached. */
   async admit(): Promise<void> {
     if (Date.now() - this.syncedAt >= RESYNC_MS) await this.sync();
-    if (this.estimate >= this.max) throw new TooBusyError(this.estimate, this.max, RETRY_AFTER_SECONDS);
+    if (this.estimate >= this.max) throw this.tooBusy();
     this.estimate++;
   }
 
   /** Records work items that this process added (positive) or finished (negative). */
   adjust(delta: number): void {
     this.estimate = Math.max(0, this.estimate + delta);
+  }
+
+  /** Creates the rejection without a stack trace, which a burst of 429s would pay for each time. */
+  private tooBusy(): TooBusyError {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
+    try {
+      return new TooBusyError(this.estimate, this.max, RETRY_AFTER_SECONDS);
+    } finally {
+      Error.stackTraceLimit = limit;
+    }
   }
 
   private sync(): Promise<void> {
