@@ -139,7 +139,8 @@ function firstHop(request: HttpRequest): Hop {
   }
   checkProtocol(url);
 
-  const headers: Record<string, string> = { ...DEFAULT_HEADERS };
+  // Object.assign, not a spread: keys added to a spread copy are slow in V8 (see withEntry).
+  const headers: Record<string, string> = Object.assign({}, DEFAULT_HEADERS);
   for (const [name, value] of Object.entries(request.headers)) headers[name.toLowerCase()] = value;
   // User information in the URL becomes Basic authentication unless the request sets its own.
   if ((url.username !== '' || url.password !== '') && !('authorization' in headers)) {

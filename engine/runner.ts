@@ -4,6 +4,7 @@
  * events in the store and work items for the actions after it, in one atomic step.
  */
 import { randomUUID } from 'node:crypto';
+import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
@@ -117,6 +118,9 @@ export class Runner {
     this.leaseMs = options.leaseMs ?? 5 * 60_000;
     this.pollMs = options.pollMs ?? 250;
     this.http = options.http ?? defaultTransport;
+    // Every action in flight listens on this one signal, so more than Node's default of 10
+    // listeners is expected and not a leak.
+    setMaxListeners(0, this.abort.signal);
     this.pendingLimit = new PendingLimit(options.maxPending ?? DEFAULT_MAX_PENDING, () => this.store.pendingCount());
 
     const missing: string[] = [];
