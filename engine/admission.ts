@@ -50,6 +50,14 @@ export class PendingLimit {
     this.estimate++;
   }
 
+  /**
+   * Throws TooBusyError when the latest estimate is at the limit, without asking the store,
+   * so a sender can be turned away before its body is read. admit() still decides.
+   */
+  checkRoom(): void {
+    if (this.estimate >= this.max) throw this.tooBusy();
+  }
+
   /** Records work items that this process added (positive) or finished (negative). */
   adjust(delta: number): void {
     this.estimate = Math.max(0, this.estimate + delta);

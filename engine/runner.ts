@@ -173,6 +173,14 @@ export class Runner {
     return run;
   }
 
+  /**
+   * Throws TooBusyError while this process's count of pending work is at its limit. It runs
+   * no store query, so the server calls it before reading a request's body.
+   */
+  checkRoom(): void {
+    this.pendingLimit.checkRoom();
+  }
+
   /** Starts executing pending work, first taking back the claims of crashed local engines. */
   start(): void {
     if (this.loop) return;
@@ -507,7 +515,7 @@ export class Runner {
     return completion;
   }
 
-  /** The retry settings of an action, worked out on its first use. */
+  /** Returns the retry settings of an action, computed on its first use. */
   private retryOf(action: LoadedAction): RetrySettings | undefined {
     if (!this.retrySettings.has(action)) this.retrySettings.set(action, action.kind.retry?.(action));
     return this.retrySettings.get(action);

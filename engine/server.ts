@@ -176,6 +176,11 @@ export function createWebhookHandler(options: ServerOptions): WebhookHandler {
     return httpError(response.status, response.body.error, response.body.message, { Connection: 'close' });
   };
 
+  const tooBusy = (url: string, error: TooBusyError): HttpError => {
+    busyLog.rejected(url, error);
+    return httpError(429, 'too_many_pending', error.message, { 'Retry-After': String(error.retryAfterSeconds) });
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse, requestPath: string, search: string): Promise<void> => {
     const found = findWebhook(routes, requestPath);
     const webhook = found?.webhook;
@@ -195,6 +200,13 @@ export function createWebhookHandler(options: ServerOptions): WebhookHandler {
       // The secret is checked before the body is read, so an unauthenticated sender costs little.
       const secretOutcome = auth.secret ? verifySecret(auth.secret, presented) : { ok: true as const };
       if (!secretOutcome.ok) throw unauthorized(url, secretOutcome.reason);
+      // Under overload about half the requests get 429; refusing them before the body is
+      // read and parsed keeps that cheap. Node discards the unread body of such a request.
+      try {
+        runner.checkRoom();
+      } catch (error) {
+        throw error instanceof TooBusyError ? tooBusy(url, error) : error;
+      }
 
       const raw = await readRawBody(req, {
         maxBytes: webhook.route.maxBodyBytes,
@@ -238,12 +250,7 @@ export function createWebhookHandler(options: ServerOptions): WebhookHandler {
       try {
         runId = (await runner.accept(webhook, request)).id;
       } catch (error) {
-        if (error instanceof TooBusyError) {
-          busyLog.rejected(url, error);
-          throw httpError(429, 'too_many_pending', error.message, {
-            'Retry-After': String(error.retryAfterSeconds),
-          });
-        }
+        if (error instanceof TooBusyError) throw tooBusy(url, error);
         logger.error({ err: error, webhook: url }, 'storing the webhook request failed');
         throw httpError(503, 'store_unavailable', 'the request could not be stored; retry later', {
           'Retry-After': '5',
