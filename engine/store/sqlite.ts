@@ -1,18 +1,20 @@
 /**
  * SQLite store (better-sqlite3) in WAL mode: the embedded default of `engine run`.
  *
- * Durability: createRun commits with `synchronous = FULL`, so the WAL is fsynced before it
- * resolves, and an acknowledged webhook survives a killed process and also a power loss or
- * kernel crash, as far as the disk honours fsync. Concurrent createRun calls share one
- * transaction (group commit), so the fsync is paid once per batch, not once per webhook.
+ * Durability: createRun resolves only after its rows are committed and the WAL file is
+ * fsynced, so an acknowledged webhook survives a killed process and also a power loss or
+ * kernel crash, as far as the disk honours fsync. The commit itself uses the connection's
+ * `synchronous = NORMAL`, and the fsync runs on the libuv thread pool (WalSync), so the event
+ * loop keeps serving while the disk flushes. Concurrent createRun calls share one transaction
+ * and one fsync (group commit).
  *
  * Processing commits (claims, attempts, completions) use `synchronous = NORMAL` by default.
  * In WAL mode a NORMAL commit survives a killed process, because the WAL write has reached
  * the OS before the call returns. A power loss can roll back the latest of them, which
  * re-runs work (a possible duplicate request) but never loses it, since each completion is
- * applied atomically and the next FULL commit makes every earlier one durable as well.
- * Completions queued in the same event-loop turn share one transaction, each in its own
- * savepoint, for the same reason as the group commit of createRun.
+ * applied atomically and the next fsync makes every earlier commit durable as well.
+ * Attempts and completions queued in the same event-loop turn share one transaction, for the
+ * same reason as the group commit of createRun.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -20,6 +22,7 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { EventRecord, Json, RunRecord, RunStatus, StateChange } from '../types';
 import { migrate } from './migrations/sqlite';
+import { WalSync } from './wal-sync';
 import type {
   AttemptRecord,
   CompleteResult,
@@ -34,7 +37,7 @@ import type {
 export interface SqliteStoreOptions {
   /**
    * Sync level of processing commits. `NORMAL` (default) survives a killed process; `FULL`
-   * also survives a power loss, at one fsync per commit. createRun always uses `FULL`.
+   * also survives a power loss, at one fsync per commit. createRun is always fsynced.
    */
   synchronous?: 'FULL' | 'NORMAL';
   /** How long a statement waits for another process's write lock, in ms. */
@@ -90,10 +93,10 @@ interface PendingRun {
   reject: (error: unknown) => void;
 }
 
-interface PendingCompletion {
-  item: WorkItem;
-  completion: Completion;
-  resolve: (result: CompleteResult) => void;
+/** A processing write (attempt or completion) queued for the next shared transaction. */
+interface PendingWrite {
+  apply: () => unknown;
+  resolve: (result: never) => void;
   reject: (error: unknown) => void;
 }
 
@@ -137,10 +140,12 @@ export class SqliteStore implements Store {
   readonly kind = 'sqlite';
   private db: Database.Database | undefined;
   private statements: ReturnType<typeof prepare> | undefined;
+  /** Set when createRun must fsync the WAL itself: WAL mode with NORMAL processing commits. */
+  private walSync: WalSync | undefined;
   private pendingRuns: PendingRun[] = [];
   private flushScheduled = false;
-  private pendingCompletions: PendingCompletion[] = [];
-  private completionFlushScheduled = false;
+  private pendingWrites: PendingWrite[] = [];
+  private writeFlushScheduled = false;
 
   constructor(
     readonly file: string,
@@ -152,12 +157,16 @@ export class SqliteStore implements Store {
     if (this.file !== ':memory:') mkdirSync(dirname(this.file), { recursive: true });
     const db = new Database(this.file);
     try {
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${this.processingSync()}`);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      const wal = mode === 'wal';
+      // Without a WAL (an in-memory database) nothing is durable, so there is nothing to sync.
+      const sync = wal ? (this.options.synchronous ?? 'NORMAL') : 'FULL';
+      db.pragma(`synchronous = ${sync}`);
       db.pragma(`busy_timeout = ${this.options.busyTimeoutMs ?? 5000}`);
       db.pragma('foreign_keys = ON');
       migrate(db, this.file);
       this.statements = prepare(db);
+      this.walSync = wal && sync === 'NORMAL' ? new WalSync(`${db.name}-wal`) : undefined;
     } catch (error) {
       db.close();
       throw error;
@@ -168,7 +177,9 @@ export class SqliteStore implements Store {
   async close(): Promise<void> {
     if (!this.db) return;
     this.flushRuns();
-    this.flushCompletions();
+    this.flushWrites();
+    await this.walSync?.close();
+    this.walSync = undefined;
     this.db.close();
     this.db = undefined;
     this.statements = undefined;
@@ -217,60 +228,74 @@ export class SqliteStore implements Store {
     return rows.map(toItem);
   }
 
-  async recordAttempt(item: WorkItem): Promise<void> {
+  recordAttempt(item: WorkItem): Promise<void> {
     const sql = this.sql();
-    this.database().transaction(() => {
+    return this.enqueueWrite(() => {
       sql.setAttempt.run(item.attempt, item.id);
       sql.insertAttempt.run(item.attempt, Date.now(), item.id);
-    })();
+    });
+  }
+
+  complete(item: WorkItem, completion: Completion): Promise<CompleteResult> {
+    this.sql();
+    return this.enqueueWrite(() => this.applyCompletion(item, completion));
   }
 
   /**
-   * Queues the completion and applies it with the others queued in the same event-loop turn,
-   * in one transaction, so a busy engine pays one commit for many work items. It resolves
-   * only after that commit, like a completion of its own.
+   * Queues a processing write and applies it with the others queued in the same event-loop
+   * turn, in one transaction, so a busy engine pays one commit for many work items. The
+   * promise settles only after that commit, like a write of its own.
    */
-  complete(item: WorkItem, completion: Completion): Promise<CompleteResult> {
-    this.sql();
-    return new Promise((resolve, reject) => {
-      this.pendingCompletions.push({ item, completion, resolve, reject });
-      if (this.completionFlushScheduled) return;
-      this.completionFlushScheduled = true;
-      setImmediate(() => this.flushCompletions());
+  private enqueueWrite<T>(apply: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.pendingWrites.push({ apply, resolve: resolve as (result: never) => void, reject });
+      if (this.writeFlushScheduled) return;
+      this.writeFlushScheduled = true;
+      setImmediate(() => this.flushWrites());
     });
   }
 
-  /** Commits every queued completion; each has its own savepoint, so a failing one rolls back alone. */
-  private flushCompletions(): void {
-    this.completionFlushScheduled = false;
-    const batch = this.pendingCompletions;
-    this.pendingCompletions = [];
+  /**
+   * Commits every queued write in one transaction. When one of them throws, the transaction
+   * rolls back and each write is applied again in a transaction of its own, in the same
+   * order, so only the failing one is rejected. A savepoint per write would avoid the second
+   * pass, but costs two statements per write on the path that almost always succeeds.
+   */
+  private flushWrites(): void {
+    this.writeFlushScheduled = false;
+    const batch = this.pendingWrites;
+    this.pendingWrites = [];
     if (batch.length === 0) return;
-    const outcomes: ({ result: CompleteResult } | { error: unknown })[] = [];
+    let results: unknown[];
     try {
       const db = this.database();
-      const applyOne = db.transaction((pending: PendingCompletion) => this.applyCompletion(pending.item, pending.completion));
-      db.transaction(() => {
-        for (const pending of batch) {
-          try {
-            outcomes.push({ result: applyOne(pending) });
-          } catch (error) {
-            outcomes.push({ error });
-          }
-        }
-      }).immediate();
+      results = db.transaction(() => batch.map((pending) => pending.apply())).immediate();
     } catch (error) {
-      for (const pending of batch) pending.reject(error);
+      if (batch.length === 1 || !this.db) {
+        for (const pending of batch) pending.reject(error);
+        return;
+      }
+      this.applyEachAlone(batch);
       return;
     }
-    batch.forEach((pending, index) => {
-      const outcome = outcomes[index];
-      if ('error' in outcome) pending.reject(outcome.error);
-      else pending.resolve(outcome.result);
-    });
+    batch.forEach((pending, index) => pending.resolve(results[index] as never));
   }
 
-  /** Writes one completion; runs inside the transaction of flushCompletions. */
+  private applyEachAlone(batch: PendingWrite[]): void {
+    const db = this.database();
+    for (const pending of batch) {
+      let result: unknown;
+      try {
+        result = db.transaction(() => pending.apply()).immediate();
+      } catch (error) {
+        pending.reject(error);
+        continue;
+      }
+      pending.resolve(result as never);
+    }
+  }
+
+  /** Writes one completion; runs inside the transaction of flushWrites. */
   private applyCompletion(item: WorkItem, completion: Completion): CompleteResult {
     const sql = this.sql();
     const stored = sql.itemAttempt.get(item.id) as { attempt: number } | undefined;
@@ -428,7 +453,11 @@ export class SqliteStore implements Store {
     })();
   }
 
-  /** Writes every queued createRun in one transaction, then settles their promises. */
+  /**
+   * Writes every queued createRun in one transaction, waits until the WAL is on disk, then
+   * settles their promises. Workers can claim the new items before the fsync ends. A power
+   * loss in that window loses only runs that were not acknowledged, and their senders retry.
+   */
   private flushRuns(): void {
     this.flushScheduled = false;
     const batch = this.pendingRuns;
@@ -436,36 +465,35 @@ export class SqliteStore implements Store {
     if (batch.length === 0) return;
     try {
       const sql = this.sql();
-      const db = this.database();
-      db.pragma('synchronous = FULL');
-      try {
-        db.transaction(() => {
-          for (const { record, first, input, lineage } of batch) {
-            sql.insertRun.run(record.id, record.story, record.storyName, record.createdAt);
-            sql.insertItem.run(
-              first.id ?? randomUUID(),
-              record.id,
-              first.story,
-              first.action,
-              first.parentEventId,
-              input,
-              lineage,
-              first.availableAt,
-            );
-          }
-        })();
-      } finally {
-        db.pragma(`synchronous = ${this.processingSync()}`);
-      }
+      this.database().transaction(() => {
+        for (const { record, first, input, lineage } of batch) {
+          sql.insertRun.run(record.id, record.story, record.storyName, record.createdAt);
+          sql.insertItem.run(
+            first.id ?? randomUUID(),
+            record.id,
+            first.story,
+            first.action,
+            first.parentEventId,
+            input,
+            lineage,
+            first.availableAt,
+          );
+        }
+      })();
     } catch (error) {
       for (const pending of batch) pending.reject(error);
       return;
     }
-    for (const pending of batch) pending.resolve({ ...pending.record });
-  }
-
-  private processingSync(): 'FULL' | 'NORMAL' {
-    return this.options.synchronous ?? 'NORMAL';
+    const settle = () => {
+      for (const pending of batch) pending.resolve({ ...pending.record });
+    };
+    if (!this.walSync) {
+      settle();
+      return;
+    }
+    this.walSync.sync().then(settle, (error: unknown) => {
+      for (const pending of batch) pending.reject(error);
+    });
   }
 
   private database(): Database.Database {

@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import fs, { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -94,6 +94,37 @@ describe('SqliteStore', function () {
     );
     expect(new Set(runs.map((run) => run.id)).size).to.equal(50);
     expect(await store.pendingCount()).to.equal(50);
+    await store.close();
+  });
+
+  it('resolves createRun only after the WAL fsync', async function () {
+    // WalSync takes node:fs fsync when the store opens, so the stand-in is installed first.
+    const fsModule = fs as unknown as { fsync: typeof fs.fsync };
+    const realFsync = fsModule.fsync;
+    const held: { fd: number; callback: (error: NodeJS.ErrnoException | null) => void }[] = [];
+    fsModule.fsync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+      held.push({ fd, callback });
+    }) as typeof fs.fsync;
+    let store: SqliteStore;
+    try {
+      store = new SqliteStore(file);
+      await store.open();
+    } finally {
+      fsModule.fsync = realFsync;
+    }
+    let acknowledged = false;
+    const created = store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook')).then(() => {
+      acknowledged = true;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(held, 'fsync calls').to.have.length(1);
+    if (process.platform === 'linux') {
+      expect(fs.readlinkSync(`/proc/self/fd/${held[0].fd}`)).to.equal(`${file}-wal`);
+    }
+    expect(acknowledged, 'createRun resolved before the fsync ended').to.equal(false);
+    held[0].callback(null);
+    await created;
+    expect(acknowledged).to.equal(true);
     await store.close();
   });
 
