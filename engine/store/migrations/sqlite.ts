@@ -96,6 +96,17 @@ export const sqliteMigrations: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    description: 'claim indexes that skip claimed work items',
+    // The claim query walked work_items_by_available past every claimed item, reading each
+    // row to test its lease. Unclaimed items and leases now have partial indexes of their own.
+    sql: `
+      CREATE INDEX work_items_unclaimed ON work_items (available_at, seq) WHERE lease_until IS NULL;
+      CREATE INDEX work_items_by_lease ON work_items (lease_until) WHERE lease_until IS NOT NULL;
+      DROP INDEX work_items_by_available;
+    `,
+  },
 ];
 
 /** Error raised when a database was written by a newer engine than this one. */
