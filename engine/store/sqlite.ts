@@ -236,12 +236,10 @@ export class SqliteStore implements Store {
     // Many polls find nothing (45 % in the Fleet bench), and this read needs no write lock.
     if (sql.claimable.get(now, now) === undefined) return [];
     const claim = this.database().transaction(() => {
-      const rows = sql.claimExpired.all(workerId, now + leaseMs, now, now, max) as ItemRow[];
-      if (rows.length < max) {
-        const left = max - rows.length;
-        rows.push(...(sql.claimUnclaimed.all(workerId, now + leaseMs, now, left) as ItemRow[]));
-      }
+      const rows = sql.expiredItems.all(now, now, max) as ItemRow[];
+      if (rows.length < max) rows.push(...(sql.unclaimedItems.all(now, max - rows.length) as ItemRow[]));
       for (const row of rows) {
+        sql.setClaim.run(workerId, now + leaseMs, row.seq);
         if (row.attempt > 0) sql.interruptAttempt.run(now, row.id, row.attempt);
       }
       return rows;
@@ -552,20 +550,20 @@ function prepare(db: Database.Database) {
       'INSERT INTO work_items (id, run_id, story, action, parent_event_id, input, lineage, ' +
         'available_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
     ),
-    // A claim takes expired leases first, then the oldest unclaimed items. Each statement
-    // reads one partial index (work_items_by_lease, work_items_unclaimed), so claimed items
-    // are skipped unread. One UNION of both costs 170 µs against 32 µs for two statements
-    // (8 of 4,000 items, better-sqlite3 12), because SQLite sorts it in temporary B-trees.
-    claimExpired: db.prepare(
-      'UPDATE work_items SET claimed_by = ?, lease_until = ? WHERE seq IN (' +
-        'SELECT seq FROM work_items WHERE lease_until <= ? AND available_at <= ? ' +
-        'ORDER BY available_at, seq LIMIT ?) RETURNING *',
+    // A claim takes expired leases first, then the oldest unclaimed items. Each query reads
+    // one partial index (work_items_by_lease, work_items_unclaimed), so claimed items are
+    // skipped unread. It selects the rows, then updates each by rowid: one
+    // `UPDATE ... WHERE seq IN (SELECT ...) RETURNING *` costs about 90 µs even when it
+    // claims nothing, against 6 µs for the SELECT (better-sqlite3 12).
+    expiredItems: db.prepare(
+      'SELECT * FROM work_items WHERE lease_until <= ? AND available_at <= ? ' +
+        'ORDER BY available_at, seq LIMIT ?',
     ),
-    claimUnclaimed: db.prepare(
-      'UPDATE work_items SET claimed_by = ?, lease_until = ? WHERE seq IN (' +
-        'SELECT seq FROM work_items WHERE lease_until IS NULL AND available_at <= ? ' +
-        'ORDER BY available_at, seq LIMIT ?) RETURNING *',
+    unclaimedItems: db.prepare(
+      'SELECT * FROM work_items WHERE lease_until IS NULL AND available_at <= ? ' +
+        'ORDER BY available_at, seq LIMIT ?',
     ),
+    setClaim: db.prepare('UPDATE work_items SET claimed_by = ?, lease_until = ? WHERE seq = ?'),
     claimable: db.prepare(
       'SELECT 1 FROM work_items WHERE lease_until IS NULL AND available_at <= ? ' +
         'UNION ALL SELECT 1 FROM work_items WHERE lease_until <= ? LIMIT 1',
