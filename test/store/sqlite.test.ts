@@ -144,6 +144,32 @@ describe('SqliteStore', function () {
     await store.close();
   });
 
+  it('rejects a failing completion alone', async function () {
+    const store = new SqliteStore(file);
+    await store.open();
+    const runs = await Promise.all(
+      [1, 2, 3].map(() => store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook'))),
+    );
+    const items = await store.claim('worker-a', 3, 60_000);
+    expect(items).to.have.length(3);
+    const byRun = new Map(items.map((item) => [item.runId, item]));
+    // The CHECK constraint on events.status fails the second completion's insert.
+    const invalid = { ...event('hook'), status: 'unknown' as 'emitted' };
+    const results = await Promise.allSettled(
+      runs.map((run, index) =>
+        store.complete(byRun.get(run.id)!, { events: [index === 1 ? invalid : event('hook')], children: [] }),
+      ),
+    );
+    expect(results.map((result) => result.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled']);
+    expect(await store.listEvents(runs[0].id)).to.have.length(1);
+    expect(await store.listEvents(runs[1].id)).to.have.length(0);
+    expect(await store.listEvents(runs[2].id)).to.have.length(1);
+    expect((await store.getRun(runs[0].id))?.status).to.equal('succeeded');
+    expect((await store.getRun(runs[1].id))?.status).to.equal('running');
+    expect(await store.pendingCount(), 'the failed item stays pending').to.equal(1);
+    await store.close();
+  });
+
   it('rejects createRun on a closed store', async function () {
     const store = new SqliteStore(file);
     await store.open();
