@@ -22,7 +22,6 @@ import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { EventRecord, Json, RunRecord, RunStatus, StateChange } from '../types';
 import { migrate } from './migrations/sqlite';
-import { FALLBACK_AUTOCHECKPOINT_PAGES, WalCheckpointer } from './wal-checkpointer';
 import { WalSync } from './wal-sync';
 import type {
   AttemptRecord,
@@ -143,7 +142,6 @@ export class SqliteStore implements Store {
   private statements: ReturnType<typeof prepare> | undefined;
   /** Set when createRun must fsync the WAL itself: WAL mode with NORMAL processing commits. */
   private walSync: WalSync | undefined;
-  private checkpointer: WalCheckpointer | undefined;
   private pendingRuns: PendingRun[] = [];
   private flushScheduled = false;
   private pendingWrites: PendingWrite[] = [];
@@ -169,23 +167,11 @@ export class SqliteStore implements Store {
       migrate(db, this.file);
       this.statements = prepare(db);
       this.walSync = wal && sync === 'NORMAL' ? new WalSync(`${db.name}-wal`) : undefined;
-      if (wal) this.startCheckpointer(db);
     } catch (error) {
       db.close();
       throw error;
     }
     this.db = db;
-  }
-
-  /** Moves WAL checkpoints to a worker thread; SQLite's own stay as a bound on the WAL. */
-  private startCheckpointer(db: Database.Database): void {
-    const defaultPages = db.pragma('wal_autocheckpoint', { simple: true }) as number;
-    db.pragma(`wal_autocheckpoint = ${FALLBACK_AUTOCHECKPOINT_PAGES}`);
-    this.checkpointer = new WalCheckpointer(db.name, () => {
-      // Without the worker, the commits checkpoint as often as SQLite does by default.
-      if (this.db === db) db.pragma(`wal_autocheckpoint = ${defaultPages}`);
-      this.checkpointer = undefined;
-    });
   }
 
   async close(): Promise<void> {
@@ -194,9 +180,6 @@ export class SqliteStore implements Store {
     this.flushWrites();
     await this.walSync?.close();
     this.walSync = undefined;
-    // The worker's connection closes first, so this one, the last, can remove the WAL.
-    await this.checkpointer?.stop();
-    this.checkpointer = undefined;
     this.db.close();
     this.db = undefined;
     this.statements = undefined;
