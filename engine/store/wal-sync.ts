@@ -8,7 +8,7 @@
  * fsyncs that file before the WAL can be reused (SQLite does so at every sync level but OFF),
  * so the frames stay durable either way.
  */
-import { closeSync, fsync, openSync } from 'node:fs';
+import { closeSync, fdatasync, openSync } from 'node:fs';
 
 type FsyncFile = (fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => void;
 
@@ -22,10 +22,14 @@ export class WalSync {
   private inFlight = false;
   private waiting: Waiter[] = [];
 
-  /** `fsyncFile` is node:fs `fsync` except in tests. */
+  /**
+   * `fsyncFile` is node:fs `fdatasync` except in tests. It flushes the data and the file size,
+   * all that reading the WAL back needs, but not the modification time that `fsync` also
+   * writes.
+   */
   constructor(
     readonly walFile: string,
-    private readonly fsyncFile: FsyncFile = fsync,
+    private readonly fsyncFile: FsyncFile = fdatasync,
   ) {}
 
   /**

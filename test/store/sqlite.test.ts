@@ -98,19 +98,19 @@ describe('SqliteStore', function () {
   });
 
   it('resolves createRun only after the WAL fsync', async function () {
-    // WalSync takes node:fs fsync when the store opens, so the stand-in is installed first.
-    const fsModule = fs as unknown as { fsync: typeof fs.fsync };
-    const realFsync = fsModule.fsync;
+    // WalSync takes node:fs fdatasync when the store opens, so the stand-in is installed first.
+    const fsModule = fs as unknown as { fdatasync: typeof fs.fdatasync };
+    const realFdatasync = fsModule.fdatasync;
     const held: { fd: number; callback: (error: NodeJS.ErrnoException | null) => void }[] = [];
-    fsModule.fsync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
+    fsModule.fdatasync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
       held.push({ fd, callback });
-    }) as typeof fs.fsync;
+    }) as typeof fs.fdatasync;
     let store: SqliteStore;
     try {
       store = new SqliteStore(file);
       await store.open();
     } finally {
-      fsModule.fsync = realFsync;
+      fsModule.fdatasync = realFdatasync;
     }
     let acknowledged = false;
     const created = store.createRun({ story: 'fleet', storyName: 'Fleet' }, workItem('hook')).then(() => {
