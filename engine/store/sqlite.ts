@@ -17,7 +17,7 @@
  * same reason as the group commit of createRun.
  */
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import Database from 'better-sqlite3';
 import type { EventRecord, Json, RunRecord, RunStatus, StateChange } from '../types';
@@ -166,7 +166,8 @@ export class SqliteStore implements Store {
       db.pragma('foreign_keys = ON');
       migrate(db, this.file);
       this.statements = prepare(db);
-      this.walSync = wal && sync === 'NORMAL' ? new WalSync(`${db.name}-wal`) : undefined;
+      // Resolved now, because WalSync opens the file at the first createRun, after any chdir.
+      this.walSync = wal && sync === 'NORMAL' ? new WalSync(`${resolve(db.name)}-wal`) : undefined;
     } catch (error) {
       db.close();
       throw error;
