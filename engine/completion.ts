@@ -2,7 +2,7 @@
  * Completions of action executions: the events, the work items of the next actions, and
  * the timers an action scheduled or cancelled, committed together.
  */
-import { randomUUID } from 'node:crypto';
+import { newId } from './ids';
 import type { ActionOutcome } from './metrics';
 import type { Redact } from './redact';
 import type { Completion, NewEvent, NewWorkItem, WorkItem } from './store/types';
@@ -21,7 +21,7 @@ export function completionOf(
 ): Completion {
   const finishedAt = Date.now();
   const event = (status: NewEvent['status'], payload: Json): NewEvent => ({
-    id: randomUUID(),
+    id: newId(),
     action: action.name,
     parentId: item.parentEventId,
     status,
@@ -102,7 +102,7 @@ export function timerOf(input: Json): Json | undefined {
 
 export function failedEvent(item: WorkItem, action: string, error: string, startedAt: number): NewEvent {
   return {
-    id: randomUUID(),
+    id: newId(),
     action,
     parentId: item.parentEventId,
     status: 'failed',

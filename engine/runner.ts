@@ -3,7 +3,7 @@
  * Each work item runs one action for one incoming event. What the action emits becomes
  * events in the store and work items for the actions after it, in one atomic step.
  */
-import { randomUUID } from 'node:crypto';
+import { newId } from './ids';
 import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
@@ -150,7 +150,7 @@ export class Runner {
    */
   async accept(webhook: HostedWebhook, request: WebhookRequest): Promise<RunRecord> {
     await this.pendingLimit.admit();
-    const runId = randomUUID();
+    const runId = newId();
     let run: RunRecord;
     try {
       run = await this.store.createRun(
@@ -401,7 +401,7 @@ export class Runner {
       }
       budget -= 1;
       const item: WorkItem = {
-        id: child.id ?? randomUUID(),
+        id: child.id ?? newId(),
         runId: child.runId,
         story: child.story,
         action: child.action,

@@ -2,7 +2,7 @@
  * In-memory store: the default for one-shot runs and tests. It keeps nothing across a
  * restart, so `engine run` uses a durable store when the process must not lose work.
  */
-import { randomUUID } from 'node:crypto';
+import { newId } from '../ids';
 import type { EventRecord, Json, RunRecord, StateChange } from '../types';
 import type {
   CompleteResult,
@@ -60,7 +60,7 @@ export class MemoryStore implements Store {
 
   async createRun(run: NewRun, first: NewWorkItem): Promise<RunRecord> {
     const record: RunRecord = {
-      id: run.id ?? randomUUID(),
+      id: run.id ?? newId(),
       story: run.story,
       storyName: run.storyName,
       status: 'running',
@@ -198,7 +198,7 @@ export class MemoryStore implements Store {
 
   private addItem(item: NewWorkItem): void {
     const full: WorkItem = {
-      id: item.id ?? randomUUID(),
+      id: item.id ?? newId(),
       runId: item.runId,
       story: item.story,
       action: item.action,

@@ -7,7 +7,7 @@
  * skewed clocks agree on when a lease expires. Record timestamps (createdAt, event timings) come
  * from the engine process, like in the other stores.
  */
-import { randomUUID } from 'node:crypto';
+import { newId } from '../ids';
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import type { EventRecord, Json, RunRecord, RunStatus, StateChange } from '../types';
 import { migrate } from './migrations/postgres';
@@ -113,7 +113,7 @@ export class PostgresStore implements Store {
 
   async createRun(run: NewRun, first: NewWorkItem): Promise<RunRecord> {
     const record: RunRecord = {
-      id: run.id ?? randomUUID(),
+      id: run.id ?? newId(),
       story: run.story,
       storyName: run.storyName,
       status: 'running',
@@ -135,7 +135,7 @@ export class PostgresStore implements Store {
         record.story,
         record.storyName,
         record.createdAt,
-        first.id ?? randomUUID(),
+        first.id ?? newId(),
         first.story,
         first.action,
         first.parentEventId,
@@ -426,7 +426,7 @@ export class PostgresStore implements Store {
       const rows = items.slice(start, start + INSERT_BATCH).map((item) => {
         const first = values.length;
         values.push(
-          item.id ?? randomUUID(),
+          item.id ?? newId(),
           item.runId,
           item.story,
           item.action,

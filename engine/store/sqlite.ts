@@ -18,7 +18,7 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { randomUUID } from 'node:crypto';
+import { newId } from '../ids';
 import Database from 'better-sqlite3';
 import type { EventRecord, Json, RunRecord, RunStatus, StateChange } from '../types';
 import { migrate } from './migrations/sqlite';
@@ -188,7 +188,7 @@ export class SqliteStore implements Store {
 
   createRun(run: NewRun, first: NewWorkItem): Promise<RunRecord> {
     const record: RunRecord = {
-      id: run.id ?? randomUUID(),
+      id: run.id ?? newId(),
       story: run.story,
       storyName: run.storyName,
       status: 'running',
@@ -474,7 +474,7 @@ export class SqliteStore implements Store {
         for (const { record, first, input, lineage } of batch) {
           sql.insertRun.run(record.id, record.story, record.storyName, record.createdAt);
           sql.insertItem.run(
-            first.id ?? randomUUID(),
+            first.id ?? newId(),
             record.id,
             first.story,
             first.action,
@@ -514,7 +514,7 @@ export class SqliteStore implements Store {
 
 function insertItem(sql: ReturnType<typeof prepare>, item: NewWorkItem): void {
   sql.insertItem.run(
-    item.id ?? randomUUID(),
+    item.id ?? newId(),
     item.runId,
     item.story,
     item.action,
