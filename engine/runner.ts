@@ -107,6 +107,10 @@ export class Runner {
   /** Ids of the items this process is executing, whose leases it renews. */
   private readonly runningIds = new Set<string>();
   private renewTimer: NodeJS.Timeout | undefined;
+  /** Whether the latest claim got all it asked for, which suggests more work is ready. */
+  private moreReady = false;
+  /** Epoch ms since which the loop has waited for free slots before claiming. */
+  private gatheringSince: number | undefined;
   private readonly retrySettings = new WeakMap<LoadedAction, RetrySettings | undefined>();
 
   constructor(options: RunnerOptions) {
@@ -319,9 +323,12 @@ export class Runner {
         await this.idle(this.pollMs);
         continue;
       }
+      if (await this.gatherSlots(free)) continue;
       let items: WorkItem[];
       try {
         items = await this.store.claim(this.workerId, free, this.leaseMs);
+        // A full claim means more work is probably ready, so the next claim waits for slots.
+        this.moreReady = items.length === free;
       } catch (error) {
         this.log.error({ err: error }, 'claiming work failed; retrying');
         await this.idle(this.pollMs * 4);
@@ -346,6 +353,28 @@ export class Runner {
         this.inflight.add(task);
       }
     }
+  }
+
+  /**
+   * Waits, at most CLAIM_GATHER_MS, while work is ready but few slots are free, so that one
+   * claim takes several items. Each claim is a store transaction, and under load the loop would
+   * otherwise claim one item each time one finishes. Returns true when the loop should look
+   * again.
+   */
+  private async gatherSlots(free: number): Promise<boolean> {
+    if (!this.moreReady || free >= this.concurrency / 4) {
+      this.gatheringSince = undefined;
+      return false;
+    }
+    const now = Date.now();
+    this.gatheringSince ??= now;
+    const left = CLAIM_GATHER_MS - (now - this.gatheringSince);
+    if (left <= 0) {
+      this.gatheringSince = undefined;
+      return false;
+    }
+    await this.idle(left);
+    return true;
   }
 
   private async execute(claimed: WorkItem): Promise<void> {
@@ -552,6 +581,9 @@ export class Runner {
     for (const resolve of list) resolve(run);
   }
 }
+
+/** Maximum wait in ms for more free slots before a claim while work is ready. */
+const CLAIM_GATHER_MS = 2;
 
 /** Actions run inline after one claimed item, at most; the rest become work items. */
 const MAX_INLINE_ACTIONS = 64;
