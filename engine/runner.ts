@@ -223,7 +223,7 @@ export class Runner {
     this.notify();
   }
 
-  /** Resolves when the run has no pending work left. */
+  /** Resolves when the run has no pending work left; rejects when the store does not know the run. */
   async waitForRun(runId: string): Promise<RunRecord> {
     const finished = new Promise<RunRecord>((resolve) => {
       const list = this.waiters.get(runId) ?? [];
@@ -231,7 +231,11 @@ export class Runner {
       this.waiters.set(runId, list);
     });
     const current = await this.store.getRun(runId);
-    if (current && current.status !== 'running') this.settle(current);
+    if (current === undefined) {
+      this.waiters.delete(runId);
+      throw new Error(`run ${runId} not found: the store has no such run, or it already dropped it as finished`);
+    }
+    if (current.status !== 'running') this.settle(current);
     return finished;
   }
 

@@ -111,6 +111,14 @@ describe('runner', () => {
     expect(everything).to.not.contain(TOKEN);
   });
 
+  it('rejects waiting for an unknown run', async () => {
+    const error = await engine.runner.waitForRun('no-such-run').then(
+      () => undefined,
+      (reason: unknown) => reason as Error,
+    );
+    expect(error?.message).to.contain('run no-such-run not found');
+  });
+
   it('fails the run with the reason when the server cannot be reached', async () => {
     await upstream.close();
     const run = await engine.runner.waitForRun(await send({ size: 50, name: 'srv-4' }));
