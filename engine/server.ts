@@ -274,7 +274,16 @@ export function createWebhookHandler(options: ServerOptions): WebhookHandler {
   };
 
   return (req, res) => {
-    const target = req.url ?? '/';
+    let target = req.url ?? '/';
+    // An absolute-form target (`POST http://host/path`, as proxies send) keeps its path and query.
+    if (!target.startsWith('/')) {
+      try {
+        const parsed = new URL(target);
+        target = `${parsed.pathname}${parsed.search}`;
+      } catch {
+        target = '/';
+      }
+    }
     const mark = target.indexOf('?');
     const pathname = mark < 0 ? target : target.slice(0, mark);
     return handle(req, res, pathname.replace(/\/+$/, ''), mark < 0 ? '' : target.slice(mark + 1));

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { expect } from 'chai';
 import { startEngine, storyFile, type TestEngine } from './helpers/engine';
 
@@ -65,6 +66,24 @@ describe('webhook server', () => {
       expect((await engine.store.listRuns({})).length, 'no run stored').to.equal(before);
     });
   }
+
+  it('accepts an absolute-form request target', async () => {
+    const { port } = new URL(engine.url);
+    const body = '{"id": 7}';
+    const statusLine = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          `POST ${engine.url}/webhook/shop/orders?source=proxy HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      });
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+      socket.on('end', () => resolve(received.split('\r\n')[0] ?? ''));
+      socket.on('error', reject);
+    });
+    expect(statusLine).to.equal('HTTP/1.1 201 Created');
+  });
 
   it('sends Allow with 405', async () => {
     const response = await fetch(`${engine.url}/webhook/shop/orders`, { method: 'DELETE' });
