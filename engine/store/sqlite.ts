@@ -224,7 +224,7 @@ export class SqliteStore implements Store {
       if (rows.length < max) rows.push(...(sql.unclaimedItems.all(now, max - rows.length) as ItemRow[]));
       for (const row of rows) {
         sql.setClaim.run(workerId, now + leaseMs, row.seq);
-        if (row.attempt > 0) sql.interruptAttempt.run(now, row.id, row.attempt);
+        if (row.attempt > 0) sql.interruptAttempt.run(now, row.run_id, row.id, row.attempt);
       }
       return rows;
     });
@@ -310,7 +310,7 @@ export class SqliteStore implements Store {
       const reason = completion.retryReason ?? null;
       sql.reschedule.run(completion.retryAt, reason, item.id);
       const outcome = `retry: ${reason ?? 'no reason given'}`;
-      sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
+      sql.finishAttempt.run(now, outcome, item.runId, item.id, stored.attempt);
       return {};
     }
 
@@ -335,7 +335,7 @@ export class SqliteStore implements Store {
     // Events of actions run inline after this one are not part of its attempt.
     const own = completion.events.filter((event) => event.action === item.action);
     const outcome = own.map((event) => event.status).join(', ') || 'no events';
-    sql.finishAttempt.run(now, outcome, item.id, stored.attempt);
+    sql.finishAttempt.run(now, outcome, item.runId, item.id, stored.attempt);
 
     const left = sql.pendingOfRun.get(item.runId) as { count: number };
     if (left.count > 0) return {};
@@ -370,7 +370,7 @@ export class SqliteStore implements Store {
     this.database().transaction(() => {
       for (const item of items) {
         sql.release.run(item.id);
-        sql.releaseAttempt.run(now, item.id);
+        sql.releaseAttempt.run(now, item.runId, item.id);
       }
     })();
   }
@@ -394,6 +394,8 @@ export class SqliteStore implements Store {
     if (filter.status !== undefined) {
       where.push('status = ?');
       params.push(filter.status);
+      // SQLite uses the partial index runs_unsucceeded only when the query repeats its condition.
+      if (filter.status !== 'succeeded') where.push("status != 'succeeded'");
     }
     if (filter.since !== undefined) {
       where.push('created_at >= ?');
@@ -560,15 +562,15 @@ function prepare(db: Database.Database) {
     // An attempt still open when its item is claimed again was cut off by a crash or a lost lease.
     interruptAttempt: db.prepare(
       "UPDATE attempts SET finished_at = ?, outcome = 'interrupted' " +
-        'WHERE item_id = ? AND attempt = ? AND finished_at IS NULL',
+        'WHERE run_id = ? AND item_id = ? AND attempt = ? AND finished_at IS NULL',
     ),
     finishAttempt: db.prepare(
       'UPDATE attempts SET finished_at = ?, outcome = ? ' +
-        'WHERE item_id = ? AND attempt = ? AND finished_at IS NULL',
+        'WHERE run_id = ? AND item_id = ? AND attempt = ? AND finished_at IS NULL',
     ),
     releaseAttempt: db.prepare(
       "UPDATE attempts SET finished_at = ?, outcome = 'released' " +
-        'WHERE item_id = ? AND finished_at IS NULL',
+        'WHERE run_id = ? AND item_id = ? AND finished_at IS NULL',
     ),
     itemAttempt: db.prepare('SELECT attempt FROM work_items WHERE id = ?'),
     reschedule: db.prepare(
@@ -606,7 +608,7 @@ function prepare(db: Database.Database) {
     ),
     interruptAttemptsOf: db.prepare(
       "UPDATE attempts SET finished_at = ?, outcome = 'interrupted' WHERE finished_at IS NULL " +
-        'AND item_id IN (SELECT id FROM work_items WHERE claimed_by = ?)',
+        'AND (run_id, item_id) IN (SELECT run_id, id FROM work_items WHERE claimed_by = ?)',
     ),
     releaseClaimsOf: db.prepare(
       'UPDATE work_items SET claimed_by = NULL, lease_until = NULL WHERE claimed_by = ?',

@@ -370,6 +370,16 @@ export function describeStoreContract(
         expect(runs[0].error).to.be.a('string');
       });
 
+      it('filters by running and succeeded', async function () {
+        const succeeded = await finishedRun('fleet', 'succeeded');
+        await finishedRun('fleet', 'failed');
+        const running = await startRun(store);
+        const succeededRuns = await store.listRuns({ status: 'succeeded' });
+        expect(succeededRuns.map((run) => run.id)).to.deep.equal([succeeded.id]);
+        const runningRuns = await store.listRuns({ status: 'running' });
+        expect(runningRuns.map((run) => run.id)).to.deep.equal([running.id]);
+      });
+
       it('filters by since', async function () {
         await finishedRun('fleet', 'succeeded');
         await sleep(20);

@@ -264,6 +264,87 @@ describe('SQLite migrations', function () {
     check.close();
   });
 
+  it('upgrades a version 4 database with rows', async function () {
+    mkdirSync(dirname(file), { recursive: true });
+    const db = new Database(file);
+    expect(migrate(db, file, sqliteMigrations.slice(0, 4))).to.deep.equal({ from: 0, to: 4 });
+    const insertRun = db.prepare(
+      'INSERT INTO runs (id, story, story_name, status, created_at, finished_at, error) ' +
+        "VALUES (?, 'fleet', 'Fleet', ?, ?, ?, ?)",
+    );
+    insertRun.run('done-run', 'succeeded', 1000, 1100, null);
+    insertRun.run('failed-run', 'failed', 2000, 2100, 'hook failed');
+    insertRun.run('open-run', 'running', 3000, null, null);
+    const insertEvent = db.prepare(
+      'INSERT INTO events (id, run_id, action, parent_id, status, payload, error, summary, ' +
+        "attempt, started_at, finished_at) VALUES (?, ?, ?, ?, ?, '{}', ?, NULL, 1, ?, ?)",
+    );
+    insertEvent.run('done-hook', 'done-run', 'hook', null, 'emitted', null, 1000, 1010);
+    insertEvent.run('done-step', 'done-run', 'step', 'done-hook', 'emitted', null, 1020, 1030);
+    insertEvent.run('failed-hook', 'failed-run', 'hook', null, 'failed', 'hook failed', 2000, 2010);
+    insertEvent.run('open-hook', 'open-run', 'hook', null, 'emitted', null, 3000, 3010);
+    const insertItem = db.prepare(
+      'INSERT INTO work_items (id, run_id, story, action, parent_event_id, input, lineage, ' +
+        "attempt, available_at, claimed_by, lease_until) VALUES (?, 'open-run', 'fleet', ?, " +
+        "'open-hook', '{\"a\":1}', '{}', ?, ?, ?, ?)",
+    );
+    // One item is claimed by a worker that is gone and its lease expired long ago.
+    insertItem.run('claimed-item', 'step', 1, 3010, 'worker-gone', 3020);
+    insertItem.run('waiting-item', 'other', 0, 3010, null, null);
+    db.prepare(
+      'INSERT INTO attempts (run_id, item_id, action, attempt, worker_id, started_at) ' +
+        "VALUES ('open-run', 'claimed-item', 'step', 1, 'worker-gone', 3015)",
+    ).run();
+    db.close();
+
+    const store = new SqliteStore(file);
+    await store.open();
+    expect((await store.listRuns({})).map((run) => run.id)).to.deep.equal([
+      'open-run',
+      'failed-run',
+      'done-run',
+    ]);
+    expect((await store.listRuns({ status: 'failed' }))[0].error).to.equal('hook failed');
+    expect((await store.listRuns({ status: 'running' })).map((run) => run.id)).to.deep.equal(['open-run']);
+    expect((await store.listEvents('done-run')).map((stored) => stored.id)).to.deep.equal([
+      'done-hook',
+      'done-step',
+    ]);
+
+    const items = await store.claim('worker-a', 10, 60_000);
+    expect(items.map((item) => item.id)).to.deep.equal(['claimed-item', 'waiting-item']);
+    expect(items[0].attempt).to.equal(1);
+    expect(items[0].input).to.deep.equal({ a: 1 });
+    const [claimed, waiting] = items;
+    await store.recordAttempt({ ...claimed, attempt: 2 });
+    await store.complete({ ...claimed, attempt: 2 }, { events: [event('step')], children: [] });
+    await store.recordAttempt({ ...waiting, attempt: 1 });
+    const result = await store.complete(
+      { ...waiting, attempt: 1 },
+      { events: [event('other')], children: [] },
+    );
+    expect(result.runFinished).to.equal('succeeded');
+    const trail = await store.listEvents('open-run');
+    expect(trail.map((stored) => stored.action)).to.deep.equal(['hook', 'step', 'other']);
+    const attempts = await store.listAttempts('open-run');
+    expect(attempts.map((attempt) => [attempt.itemId, attempt.attempt, attempt.outcome])).to.deep.equal([
+      ['claimed-item', 1, 'interrupted'],
+      ['claimed-item', 2, 'emitted'],
+      ['waiting-item', 1, 'emitted'],
+    ]);
+    await store.close();
+
+    const check = new Database(file);
+    expect(schemaVersion(check)).to.equal(latest);
+    const sequences = check.prepare('SELECT name FROM sqlite_sequence').all();
+    expect(sequences, 'AUTOINCREMENT counters left').to.deep.equal([]);
+    const indexes = check
+      .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+      .all();
+    expect(indexes, 'indexes on events').to.deep.equal([{ name: 'events_by_run' }]);
+    check.close();
+  });
+
   it('rejects a database from a newer engine', async function () {
     const store = new SqliteStore(file);
     await store.open();

@@ -107,6 +107,89 @@ export const sqliteMigrations: readonly Migration[] = [
       DROP INDEX work_items_by_available;
     `,
   },
+  {
+    version: 5,
+    description: 'fewer B-trees written per commit',
+    // Every B-tree a commit changes adds at least one page to the WAL. AUTOINCREMENT made each
+    // commit update sqlite_sequence as well. A plain INTEGER PRIMARY KEY takes the largest seq
+    // plus one, which can reuse the seq of a deleted last row but still sorts after every row
+    // present, so ordering by seq keeps insertion order. Events are never looked up by id, so
+    // their unique index goes. Attempts had a key (item_id, attempt) and an index by run; one
+    // unique index (run_id, item_id, attempt) now serves both, since an item belongs to one
+    // run. runs_by_status moved an entry to the large 'succeeded' part on every finished run.
+    // The partial index keeps only running and failed runs, and a query for succeeded runs
+    // walks runs_by_created instead.
+    sql: `
+      CREATE TABLE events_v5 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        action TEXT NOT NULL,
+        parent_id TEXT,
+        status TEXT NOT NULL CHECK (status IN ('emitted', 'skipped', 'failed')),
+        payload TEXT NOT NULL,
+        error TEXT,
+        summary TEXT,
+        attempt INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER NOT NULL
+      );
+      INSERT INTO events_v5 (seq, id, run_id, action, parent_id, status, payload, error, summary,
+          attempt, started_at, finished_at)
+        SELECT seq, id, run_id, action, parent_id, status, payload, error, summary,
+          attempt, started_at, finished_at FROM events;
+      DROP TABLE events;
+      ALTER TABLE events_v5 RENAME TO events;
+      CREATE INDEX events_by_run ON events (run_id, seq);
+
+      CREATE TABLE work_items_v5 (
+        seq INTEGER PRIMARY KEY,
+        id TEXT NOT NULL UNIQUE,
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        story TEXT NOT NULL,
+        action TEXT NOT NULL,
+        parent_event_id TEXT,
+        input TEXT NOT NULL,
+        lineage TEXT NOT NULL,
+        attempt INTEGER NOT NULL DEFAULT 0,
+        available_at INTEGER NOT NULL,
+        claimed_by TEXT,
+        lease_until INTEGER,
+        retry_reason TEXT
+      );
+      INSERT INTO work_items_v5 (seq, id, run_id, story, action, parent_event_id, input, lineage,
+          attempt, available_at, claimed_by, lease_until, retry_reason)
+        SELECT seq, id, run_id, story, action, parent_event_id, input, lineage,
+          attempt, available_at, claimed_by, lease_until, retry_reason FROM work_items;
+      DROP TABLE work_items;
+      ALTER TABLE work_items_v5 RENAME TO work_items;
+      CREATE INDEX work_items_by_run ON work_items (run_id);
+      CREATE INDEX work_items_unclaimed ON work_items (available_at, seq) WHERE lease_until IS NULL;
+      CREATE INDEX work_items_by_lease ON work_items (lease_until) WHERE lease_until IS NOT NULL;
+      DELETE FROM sqlite_sequence WHERE name IN ('events', 'work_items');
+
+      CREATE TABLE attempts_v5 (
+        run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+        item_id TEXT NOT NULL,
+        action TEXT NOT NULL,
+        attempt INTEGER NOT NULL,
+        worker_id TEXT,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome TEXT,
+        UNIQUE (run_id, item_id, attempt)
+      );
+      INSERT INTO attempts_v5 (rowid, run_id, item_id, action, attempt, worker_id, started_at,
+          finished_at, outcome)
+        SELECT rowid, run_id, item_id, action, attempt, worker_id, started_at,
+          finished_at, outcome FROM attempts;
+      DROP TABLE attempts;
+      ALTER TABLE attempts_v5 RENAME TO attempts;
+
+      DROP INDEX runs_by_status;
+      CREATE INDEX runs_unsucceeded ON runs (status, created_at) WHERE status != 'succeeded';
+    `,
+  },
 ];
 
 /** Error raised when a database was written by a newer engine than this one. */
