@@ -236,8 +236,8 @@ export class SqliteStore implements Store {
   recordAttempt(item: WorkItem): Promise<void> {
     const sql = this.sql();
     return this.enqueueWrite(() => {
-      sql.setAttempt.run(item.attempt, item.id);
-      sql.insertAttempt.run(item.attempt, Date.now(), item.id);
+      sql.setAttempt.run(item.attempt, item.runId, item.id);
+      sql.insertAttempt.run(item.attempt, Date.now(), item.runId, item.id);
     });
   }
 
@@ -303,12 +303,12 @@ export class SqliteStore implements Store {
   /** Writes one completion; runs inside the transaction of flushWrites. */
   private applyCompletion(item: WorkItem, completion: Completion): CompleteResult {
     const sql = this.sql();
-    const stored = sql.itemAttempt.get(item.id) as { attempt: number } | undefined;
+    const stored = sql.itemAttempt.get(item.runId, item.id) as { attempt: number } | undefined;
     if (!stored) return {};
     const now = Date.now();
     if (completion.retryAt !== undefined) {
       const reason = completion.retryReason ?? null;
-      sql.reschedule.run(completion.retryAt, reason, item.id);
+      sql.reschedule.run(completion.retryAt, reason, item.runId, item.id);
       const outcome = `retry: ${reason ?? 'no reason given'}`;
       sql.finishAttempt.run(now, outcome, item.runId, item.id, stored.attempt);
       return {};
@@ -330,8 +330,8 @@ export class SqliteStore implements Store {
       );
     }
     for (const child of completion.children) insertItem(sql, child);
-    sql.deleteItem.run(item.id);
-    for (const id of completion.cancel ?? []) sql.cancelItem.run(id, item.runId);
+    sql.deleteItem.run(item.runId, item.id);
+    for (const id of completion.cancel ?? []) sql.cancelItem.run(item.runId, id);
     // Events of actions run inline after this one are not part of its attempt.
     const own = completion.events.filter((event) => event.action === item.action);
     const outcome = own.map((event) => event.status).join(', ') || 'no events';
@@ -369,7 +369,7 @@ export class SqliteStore implements Store {
     const now = Date.now();
     this.database().transaction(() => {
       for (const item of items) {
-        sql.release.run(item.id);
+        sql.release.run(item.runId, item.id);
         sql.releaseAttempt.run(now, item.runId, item.id);
       }
     })();
@@ -554,10 +554,10 @@ function prepare(db: Database.Database) {
       'SELECT 1 FROM work_items WHERE lease_until IS NULL AND available_at <= ? ' +
         'UNION ALL SELECT 1 FROM work_items WHERE lease_until <= ? LIMIT 1',
     ),
-    setAttempt: db.prepare('UPDATE work_items SET attempt = ? WHERE id = ?'),
+    setAttempt: db.prepare('UPDATE work_items SET attempt = ? WHERE run_id = ? AND id = ?'),
     insertAttempt: db.prepare(
       'INSERT OR REPLACE INTO attempts (run_id, item_id, action, attempt, worker_id, started_at) ' +
-        'SELECT run_id, id, action, ?, claimed_by, ? FROM work_items WHERE id = ?',
+        'SELECT run_id, id, action, ?, claimed_by, ? FROM work_items WHERE run_id = ? AND id = ?',
     ),
     // An attempt still open when its item is claimed again was cut off by a crash or a lost lease.
     interruptAttempt: db.prepare(
@@ -572,18 +572,18 @@ function prepare(db: Database.Database) {
       "UPDATE attempts SET finished_at = ?, outcome = 'released' " +
         'WHERE run_id = ? AND item_id = ? AND finished_at IS NULL',
     ),
-    itemAttempt: db.prepare('SELECT attempt FROM work_items WHERE id = ?'),
+    itemAttempt: db.prepare('SELECT attempt FROM work_items WHERE run_id = ? AND id = ?'),
     reschedule: db.prepare(
       'UPDATE work_items SET available_at = ?, retry_reason = ?, claimed_by = NULL, ' +
-        'lease_until = NULL WHERE id = ?',
+        'lease_until = NULL WHERE run_id = ? AND id = ?',
     ),
     insertEvent: db.prepare(
       'INSERT INTO events (id, run_id, action, parent_id, status, payload, error, summary, ' +
         'attempt, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)',
     ),
-    deleteItem: db.prepare('DELETE FROM work_items WHERE id = ?'),
+    deleteItem: db.prepare('DELETE FROM work_items WHERE run_id = ? AND id = ?'),
     cancelItem: db.prepare(
-      'DELETE FROM work_items WHERE id = ? AND run_id = ? AND claimed_by IS NULL',
+      'DELETE FROM work_items WHERE run_id = ? AND id = ? AND claimed_by IS NULL',
     ),
     getState: db.prepare('SELECT value, expires_at FROM action_state WHERE scope = ? AND key = ?'),
     putState: db.prepare(
@@ -598,7 +598,9 @@ function prepare(db: Database.Database) {
     finishRun: db.prepare(
       "UPDATE runs SET status = ?, finished_at = ?, error = ? WHERE id = ? AND status = 'running'",
     ),
-    release: db.prepare('UPDATE work_items SET claimed_by = NULL, lease_until = NULL WHERE id = ?'),
+    release: db.prepare(
+      'UPDATE work_items SET claimed_by = NULL, lease_until = NULL WHERE run_id = ? AND id = ?',
+    ),
     pendingCount: db.prepare('SELECT COUNT(*) AS count FROM work_items'),
     getRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
     listEvents: db.prepare('SELECT * FROM events WHERE run_id = ? ORDER BY seq'),

@@ -342,6 +342,15 @@ describe('SQLite migrations', function () {
       .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
       .all();
     expect(indexes, 'indexes on events').to.deep.equal([{ name: 'events_by_run' }]);
+    const duplicate = () =>
+      check
+        .prepare(
+          'INSERT INTO work_items (id, run_id, story, action, input, lineage, available_at) ' +
+            "VALUES ('waiting-item', 'open-run', 'fleet', 'other', '{}', '{}', 0)",
+        )
+        .run();
+    duplicate();
+    expect(duplicate, 'a second item with one id in one run').to.throw(/UNIQUE constraint failed/);
     check.close();
   });
 

@@ -114,11 +114,11 @@ export const sqliteMigrations: readonly Migration[] = [
     // commit update sqlite_sequence as well. A plain INTEGER PRIMARY KEY takes the largest seq
     // plus one, which can reuse the seq of a deleted last row but still sorts after every row
     // present, so ordering by seq keeps insertion order. Events are never looked up by id, so
-    // their unique index goes. Attempts had a key (item_id, attempt) and an index by run; one
-    // unique index (run_id, item_id, attempt) now serves both, since an item belongs to one
-    // run. runs_by_status moved an entry to the large 'succeeded' part on every finished run.
-    // The partial index keeps only running and failed runs, and a query for succeeded runs
-    // walks runs_by_created instead.
+    // their unique index goes. Work items and attempts each had a key on the item id and an
+    // index by run. One unique index that starts with run_id now serves both, and statements
+    // name an item by run id and item id. runs_by_status moved an entry to the large
+    // 'succeeded' part on every finished run. The partial index keeps only running and failed
+    // runs, and a query for succeeded runs walks runs_by_created instead.
     sql: `
       CREATE TABLE events_v5 (
         seq INTEGER PRIMARY KEY,
@@ -144,7 +144,7 @@ export const sqliteMigrations: readonly Migration[] = [
 
       CREATE TABLE work_items_v5 (
         seq INTEGER PRIMARY KEY,
-        id TEXT NOT NULL UNIQUE,
+        id TEXT NOT NULL,
         run_id TEXT NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
         story TEXT NOT NULL,
         action TEXT NOT NULL,
@@ -163,7 +163,7 @@ export const sqliteMigrations: readonly Migration[] = [
           attempt, available_at, claimed_by, lease_until, retry_reason FROM work_items;
       DROP TABLE work_items;
       ALTER TABLE work_items_v5 RENAME TO work_items;
-      CREATE INDEX work_items_by_run ON work_items (run_id);
+      CREATE UNIQUE INDEX work_items_by_run ON work_items (run_id, id);
       CREATE INDEX work_items_unclaimed ON work_items (available_at, seq) WHERE lease_until IS NULL;
       CREATE INDEX work_items_by_lease ON work_items (lease_until) WHERE lease_until IS NOT NULL;
       DELETE FROM sqlite_sequence WHERE name IN ('events', 'work_items');
