@@ -299,6 +299,7 @@ describe('SQLite migrations', function () {
 
     const store = new SqliteStore(file);
     await store.open();
+    expect(fs.statSync(`${file}-wal`).size, 'WAL bytes after the upgrade').to.equal(0);
     expect((await store.listRuns({})).map((run) => run.id)).to.deep.equal([
       'open-run',
       'failed-run',

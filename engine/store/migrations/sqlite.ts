@@ -244,5 +244,9 @@ export function migrate(
     });
     apply.immediate();
   }
-  return { from, to: schemaVersion(db) };
+  const to = schemaVersion(db);
+  // A step that rebuilds a table writes all its rows to the WAL, and the WAL file keeps that
+  // size while the store stays open unless a checkpoint truncates it. Without WAL it is a no-op.
+  if (to > from) db.pragma('wal_checkpoint(TRUNCATE)');
+  return { from, to };
 }
