@@ -17,7 +17,11 @@ const handlebars = Handlebars.create();
 /** Helpers Handlebars itself calls for names that are neither helpers nor data, and sections. */
 const HANDLEBARS_HOOKS = new Set(['helperMissing', 'blockHelperMissing']);
 
-/** Adds the first segment of every path in a template's syntax tree (helper names among them). */
+/**
+ * Adds the first segment of every path in a template's syntax tree (helper names among them).
+ * It adds `each` when the tree has a block, because blockHelperMissing calls `each` for a
+ * section such as `{{#list}}...{{/list}}` whose name is a list in the data.
+ */
 function pathHeads(node: unknown, heads: Set<string>): void {
   if (Array.isArray(node)) {
     for (const child of node) pathHeads(child, heads);
@@ -28,6 +32,7 @@ function pathHeads(node: unknown, heads: Set<string>): void {
   if (path.type === 'PathExpression' && Array.isArray(path.parts) && typeof path.parts[0] === 'string') {
     heads.add(path.parts[0]);
   }
+  if (path.type === 'BlockStatement') heads.add('each');
   for (const [key, value] of Object.entries(node)) if (key !== 'loc') pathHeads(value, heads);
 }
 
@@ -39,6 +44,8 @@ function pathHeads(node: unknown, heads: Set<string>): void {
 function environmentFor(program: hbs.AST.Program): typeof Handlebars {
   const heads = new Set<string>();
   pathHeads(program, heads);
+  // Handlebars' `unless` calls the environment's `if` helper.
+  if (heads.has('unless')) heads.add('if');
   const environment = Handlebars.create();
   for (const name of Object.keys(environment.helpers)) {
     if (!heads.has(name) && !HANDLEBARS_HOOKS.has(name)) environment.unregisterHelper(name);

@@ -85,4 +85,15 @@ describe('story values', () => {
   it('gives templates no access to prototypes', async () => {
     expect(await value('{{hook.constructor.name}}')).to.equal('');
   });
+
+  it('renders unless without naming if', async () => {
+    expect(await value('{{#unless hook.body.missing}}none{{/unless}}')).to.equal('none');
+    expect(await value('{{#unless hook.body.id}}none{{else}}some{{/unless}}')).to.equal('some');
+    expect(await value('{{#each hook.body.list}}{{#unless @first}}, {{/unless}}{{name}}{{/each}}')).to.equal('x, y');
+  });
+
+  it('iterates a list in a section without naming each', async () => {
+    expect(await value('{{#hook.body.list}}[{{name}}]{{/hook.body.list}}')).to.equal('[x][y]');
+    expect(await value('{{^hook.body.list}}empty{{/hook.body.list}}')).to.equal('');
+  });
 });
