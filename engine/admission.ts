@@ -51,11 +51,13 @@ export class PendingLimit {
   }
 
   /**
-   * Throws TooBusyError when the latest estimate is at the limit, without asking the store,
-   * so a sender can be turned away before its body is read. admit() still decides.
+   * Throws TooBusyError, without a store query, when a count younger than RESYNC_MS puts the
+   * estimate at the limit, so a sender can be turned away before its body is read. An older
+   * estimate passes, because only admit() counts again: work that other processes finished
+   * would otherwise keep every request out. admit() still decides.
    */
   checkRoom(): void {
-    if (this.estimate >= this.max) throw this.tooBusy();
+    if (this.estimate >= this.max && Date.now() - this.syncedAt < RESYNC_MS) throw this.tooBusy();
   }
 
   /** Records work items that this process added (positive) or finished (negative). */

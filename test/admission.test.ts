@@ -1,6 +1,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { expect } from 'chai';
+import { PendingLimit, TooBusyError } from '../engine/admission';
 import { startEngine, storyFile, type TestEngine } from './helpers/engine';
 
 /** Starts an upstream that holds every request until release() is called. */
@@ -85,5 +86,32 @@ actions:
     const lines = engine.logs.filter((line) => line.includes('pending work at its limit'));
     expect(lines).to.have.length(1);
     expect(lines[0]).to.match(/"maxPending":2/);
+  });
+});
+
+describe('pending limit estimate', () => {
+  const realNow = Date.now;
+  let now = 1_000_000;
+
+  beforeEach(() => {
+    Date.now = () => now;
+  });
+
+  afterEach(() => {
+    Date.now = realNow;
+  });
+
+  it('passes a stale full estimate', async () => {
+    let pendingInStore = 0;
+    const limit = new PendingLimit(1, async () => pendingInStore);
+    await limit.admit();
+    pendingInStore = 1;
+    expect(() => limit.checkRoom(), 'full and fresh').to.throw(TooBusyError);
+
+    // Another process finished the work item, which only a new count shows.
+    pendingInStore = 0;
+    now += 1001;
+    expect(() => limit.checkRoom(), 'full but stale').to.not.throw();
+    await limit.admit();
   });
 });
