@@ -85,7 +85,7 @@ export class Redactor {
    */
   value<T>(input: T): T {
     // Most values hold no secret: returning them as they are saves a deep copy per event.
-    if (this.isClean(input, false, 0)) return input;
+    if (this.isClean(input, false, 0, new Set())) return input;
     return this.walk(input, new WeakSet(), false) as T;
   }
 
@@ -96,15 +96,18 @@ export class Redactor {
 
   /**
    * True when `walk` would return an equal value: plain JSON data without a secret, a
-   * sensitive header or anything walk converts (errors, buffers, class instances). Deep or
-   * cyclic values count as not clean, so walk handles them.
+   * sensitive header or anything walk converts (errors, buffers, class instances). Deep values
+   * count as not clean, and so does an object reached twice (`seen`), which walk replaces with
+   * `[Circular]` whether it is a cycle or shared. Checking each object once keeps the check
+   * linear in a value whose objects are shared many times over.
    */
-  private isClean(input: unknown, inHeaders: boolean, depth: number): boolean {
+  private isClean(input: unknown, inHeaders: boolean, depth: number, seen: Set<object>): boolean {
     if (typeof input === 'string') return this.string(input) === input;
     if (input === null || typeof input !== 'object') return true;
-    if (depth > MAX_CLEAN_CHECK_DEPTH) return false;
+    if (depth > MAX_CLEAN_CHECK_DEPTH || seen.has(input)) return false;
+    seen.add(input);
     if (Array.isArray(input)) {
-      for (const item of input) if (!this.isClean(item, false, depth + 1)) return false;
+      for (const item of input) if (!this.isClean(item, false, depth + 1, seen)) return false;
       return true;
     }
     const prototype = Object.getPrototypeOf(input) as unknown;
@@ -113,7 +116,7 @@ export class Redactor {
       if (this.string(key) !== key) return false;
       const value = (input as Record<string, unknown>)[key];
       if (inHeaders && SENSITIVE_HEADER.test(key) && (typeof value === 'string' || Array.isArray(value))) return false;
-      if (!this.isClean(value, HEADERS_KEY.test(key), depth + 1)) return false;
+      if (!this.isClean(value, HEADERS_KEY.test(key), depth + 1, seen)) return false;
     }
     return true;
   }

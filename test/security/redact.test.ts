@@ -113,6 +113,19 @@ describe('Redactor', () => {
     expect(redactor.value(cyclic)).to.deep.equal({ a: REDACTED, self: '[Circular]' });
   });
 
+  it('replaces a shared object after its first copy', () => {
+    const shared = { id: 1 };
+    expect(redactor.value({ first: shared, second: shared })).to.deep.equal({ first: { id: 1 }, second: '[Circular]' });
+  });
+
+  it('checks a widely shared value in linear time', () => {
+    let value: Record<string, unknown> = { leaf: 'x' };
+    // 2^64 paths lead to the leaf, but only 65 objects exist.
+    for (let level = 0; level < 64; level += 1) value = { left: value, right: value };
+    const redacted = redactor.value(value) as Record<string, unknown>;
+    expect(redacted.right).to.equal('[Circular]');
+  });
+
   it('redacts error messages, stacks and causes', () => {
     const error = new Error(`GET https://x/?t=${token} failed`, { cause: new Error(`auth ${token}`) });
     const described = redactor.error(error) as Record<string, unknown>;
