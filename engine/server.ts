@@ -59,9 +59,17 @@ function sendError(res: Response, error: HttpError): void {
   res.status(error.status).type('json').send(errorBody(error));
 }
 
-/** Writes a JSON response with node:http alone, as express's res.json would. */
+/**
+ * Writes a JSON response with node:http alone, as express's res.json would. A 204 response
+ * goes without body, Content-Type and Content-Length, which it must not carry (RFC 9110).
+ */
 function sendJson(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
   for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  if (status === 204) {
+    res.writeHead(status);
+    res.end();
+    return;
+  }
   res.writeHead(status, { 'Content-Type': 'application/json; charset=utf-8', 'Content-Length': Buffer.byteLength(body) });
   res.end(body);
 }

@@ -117,3 +117,26 @@ describe('webhook request storage', () => {
     }
   });
 });
+
+describe('webhook response status', () => {
+  it('answers 204 without body headers', async () => {
+    const story = `path: quiet
+actions:
+  - { name: ping, type: webhook, path: ping, response_status: 204 }
+`;
+    const engine = await startEngine([storyFile(story)]);
+    try {
+      const response = await fetch(`${engine.url}/webhook/quiet/ping`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(response.status).to.equal(204);
+      expect(response.headers.get('content-length')).to.equal(null);
+      expect(response.headers.get('content-type')).to.equal(null);
+      expect(await response.text()).to.equal('');
+    } finally {
+      await engine.stop();
+    }
+  });
+});
