@@ -292,6 +292,9 @@ export function createWebhookHandler(options: ServerOptions): WebhookHandler {
         target = '/';
       }
     }
+    // Express's URL parsing drops a fragment, which no client should send.
+    const fragment = target.indexOf('#');
+    if (fragment >= 0) target = target.slice(0, fragment);
     const mark = target.indexOf('?');
     const pathname = mark < 0 ? target : target.slice(0, mark);
     return handle(req, res, pathname.replace(/\/+$/, ''), mark < 0 ? '' : target.slice(mark + 1));

@@ -85,6 +85,28 @@ describe('webhook server', () => {
     expect(statusLine).to.equal('HTTP/1.1 201 Created');
   });
 
+  it('ignores a fragment in the request target', async () => {
+    const { port } = new URL(engine.url);
+    const body = '{"id": 8}';
+    const response = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(port), '127.0.0.1', () => {
+        socket.write(
+          `POST /webhook/shop/orders?source=raw#part HTTP/1.1\r\nHost: 127.0.0.1\r\n` +
+            `Content-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+        );
+      });
+      let received = '';
+      socket.on('data', (chunk: Buffer) => (received += chunk.toString('utf8')));
+      socket.on('end', () => resolve(received));
+      socket.on('error', reject);
+    });
+    expect(response.split('\r\n')[0]).to.equal('HTTP/1.1 201 Created');
+    const runId = /"run_id":"([^"]+)"/.exec(response)?.[1] ?? '';
+    await engine.runner.waitForRun(runId);
+    const [hook] = await engine.store.listEvents(runId);
+    expect((hook?.payload as { query: unknown }).query).to.deep.equal({ source: 'raw' });
+  });
+
   it('sends Allow with 405', async () => {
     const response = await fetch(`${engine.url}/webhook/shop/orders`, { method: 'DELETE' });
     expect(response.headers.get('allow')).to.equal('POST');
