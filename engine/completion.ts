@@ -77,9 +77,22 @@ export function completionOf(
  * each key added after a spread creates a new hidden class.
  */
 export function withEntry<T>(record: Record<string, T>, key: string, value: T): Record<string, T> {
-  const copy = Object.assign({}, record);
-  copy[key] = value;
+  const copy = copyRecord(record);
+  if (key === '__proto__') defineField(copy, key, value);
+  else copy[key] = value;
   return copy;
+}
+
+/**
+ * Returns a shallow copy of `record`. Object.assign sets a `__proto__` field as the copy's
+ * prototype instead of copying it, so a record with one (an action of that name) is spread.
+ */
+export function copyRecord<T>(record: Record<string, T>): Record<string, T> {
+  return Object.hasOwn(record, '__proto__') ? { ...record } : Object.assign({}, record);
+}
+
+function defineField<T>(record: Record<string, T>, key: string, value: T): void {
+  Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
 }
 
 /** Outcome for metrics: `retry` when the item runs again, else the status of its events. */

@@ -8,7 +8,7 @@ import { setMaxListeners } from 'node:events';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
-import { completionOf, failedEvent, isObject, outcomeOf, timerOf } from './completion';
+import { completionOf, copyRecord, failedEvent, isObject, outcomeOf, timerOf } from './completion';
 import { defaultTransport } from './http';
 import type { EngineMetrics } from './metrics';
 import { resolveWebhookAuth, type WebhookAuthConfig } from './security/webhook-auth';
@@ -467,7 +467,7 @@ export class Runner {
     inline: boolean,
   ): Promise<Completion | undefined> {
     const startedAt = Date.now();
-    const context: EvalContext = Object.assign({}, item.lineage, {
+    const context: EvalContext = Object.assign(copyRecord(item.lineage), {
       credentials: runtime.credentials,
       resources: runtime.resources,
       meta: {

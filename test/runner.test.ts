@@ -190,3 +190,37 @@ actions:
     }
   });
 });
+
+describe('runner lineage', () => {
+  it('passes on an action named __proto__', async () => {
+    const yaml = `path: odd
+actions:
+  - { name: hook, type: webhook, path: in }
+  - name: __proto__
+    type: transform
+    after: hook
+    payload: { id: "=hook.body.id" }
+  - name: next
+    type: transform
+    after: __proto__
+    payload: { expression: "=__proto__.id", template: "{{__proto__.id}}" }
+  - name: last
+    type: transform
+    after: next
+    payload: { expression: "=__proto__.id" }
+`;
+    const engine = await startEngine([storyFile(yaml)]);
+    try {
+      const [webhook] = engine.runner.webhooks;
+      const request = { method: 'POST', path: '/webhook/odd/in', query: {}, headers: {}, body: { id: 5 }, received_at: '' };
+      const run = await engine.runner.accept(webhook!, request);
+      await engine.runner.waitForRun(run.id);
+      const events = await engine.store.listEvents(run.id);
+      const payloads = Object.fromEntries(events.map((event) => [event.action, event.payload]));
+      expect(payloads['next']).to.deep.equal({ expression: 5, template: '5' });
+      expect(payloads['last']).to.deep.equal({ expression: 5 });
+    } finally {
+      await engine.stop();
+    }
+  });
+});
