@@ -22,37 +22,79 @@ export class ResponseBodyError extends Error {
 type QueryValue = NonNullable<HttpRequest['query']>[string];
 
 /**
- * Returns the path and query string of `url` with `query` appended, serialized as axios 1.x did
- * by default, so stories keep sending the same URLs. Keys are trimmed and null or undefined
- * values skipped. A list becomes one `key[]=value` pair per item, and a nested object
- * `key[inner]=value`. Names and values are percent-encoded except `:`, `$` and `,`, and a
- * space becomes `+`.
+ * Returns the path and query string of `url` with `query` appended, serialized as axios 1.21 did
+ * by default, so stories keep sending the same URLs. Null and undefined values are skipped.
+ * At the top level, a list of plain values, or any list under a key ending in `[]`, becomes
+ * one `key[]=value` pair per item, and a key ending in `{}` gets its value as JSON. Deeper,
+ * objects and lists alike become `key[inner]=value`, with list indexes as inner keys, and a
+ * `[]` at the end of a key is dropped. Names and values are percent-encoded except `:`, `$`
+ * and `,`, and a space becomes `+`.
  */
 export function pathWithQuery(url: URL, query: HttpRequest['query']): string {
   const path = `${url.pathname}${url.search}`;
   if (query === undefined || query === null) return path;
   const pairs: string[] = [];
-  for (const [key, value] of Object.entries(query)) addPairs(pairs, key.trim(), value as unknown);
+  addNested(pairs, query, undefined);
   if (pairs.length === 0) return path;
   return `${path}${url.search === '' ? '?' : '&'}${pairs.join('&')}`;
 }
 
-function addPairs(pairs: string[], key: string, value: unknown): void {
-  if (value === undefined || value === null) return;
-  if (Array.isArray(value)) {
-    const flat = value.every((item) => item === null || typeof item !== 'object');
-    value.forEach((item, index) => addPairs(pairs, flat ? `${key}[]` : `${key}[${index}]`, item));
-    return;
+/**
+ * Adds the pairs of each field of `container`. `parents` lists the keys above it, as written
+ * (axios trims only the key of the field itself).
+ */
+function addNested(pairs: string[], container: object, parents: (string | number)[] | undefined): void {
+  const entries: [string | number, unknown][] = Array.isArray(container)
+    ? container.map((item, index) => [index, item])
+    : Object.entries(container);
+  for (const [key, value] of entries) {
+    if (value === undefined || value === null) continue;
+    const trimmed = typeof key === 'string' ? key.trim() : key;
+    if (addField(pairs, value, trimmed, parents)) addNested(pairs, value as object, [...(parents ?? []), key]);
   }
-  if (value instanceof Date) {
-    pairs.push(`${encodeQueryPart(key)}=${encodeQueryPart(value.toISOString())}`);
-    return;
+}
+
+/** Adds the pairs of one field, or returns true when its value is to be walked. */
+function addField(pairs: string[], value: unknown, key: string | number, parents: (string | number)[] | undefined): boolean {
+  let leaf = value;
+  if (parents === undefined && typeof key === 'string' && typeof value === 'object' && value !== null) {
+    if (key.endsWith('{}')) {
+      leaf = JSON.stringify(value);
+    } else if (Array.isArray(value) && (key.endsWith('[]') || !value.some(isWalked))) {
+      const name = `${withoutBrackets(key)}[]`;
+      for (const item of value as unknown[]) {
+        if (item !== undefined && item !== null) pushPair(pairs, name, item);
+      }
+      return false;
+    }
   }
-  if (typeof value === 'object') {
-    for (const [inner, item] of Object.entries(value)) addPairs(pairs, `${key}[${inner.trim()}]`, item);
-    return;
-  }
-  pairs.push(`${encodeQueryPart(key)}=${encodeQueryPart(String(value as QueryValue))}`);
+  if (isWalked(leaf)) return true;
+  pushPair(pairs, fieldName(parents, key), leaf);
+  return false;
+}
+
+/** Writes `a[b][c]` for the keys a, b and c, each without a `[]` at its end. */
+function fieldName(parents: (string | number)[] | undefined, key: string | number): string {
+  if (parents === undefined) return String(key);
+  const tokens = [...parents, key].map((token) => withoutBrackets(String(token)));
+  return tokens[0] + tokens.slice(1).map((token) => `[${token}]`).join('');
+}
+
+/** True for the values axios walks into: lists and plain objects. */
+function isWalked(value: unknown): boolean {
+  if (Array.isArray(value)) return true;
+  if (value === null || typeof value !== 'object') return false;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  return prototype === Object.prototype || prototype === null;
+}
+
+function withoutBrackets(key: string): string {
+  return key.endsWith('[]') ? key.slice(0, -2) : key;
+}
+
+function pushPair(pairs: string[], name: string, value: unknown): void {
+  const text = value instanceof Date ? value.toISOString() : String(value as QueryValue);
+  pairs.push(`${encodeQueryPart(name)}=${encodeQueryPart(text)}`);
 }
 
 function encodeQueryPart(text: string): string {

@@ -432,6 +432,20 @@ describe('pathWithQuery', () => {
     );
   });
 
+  it('indexes lists below the top level', () => {
+    const query = { filter: { ids: [1, 2] }, pairs: [[1], [2]] } as unknown as Record<string, string>;
+    expect(pathWithQuery(new URL('http://fleet.test/p'), query)).to.equal(
+      '/p?filter%5Bids%5D%5B0%5D=1&filter%5Bids%5D%5B1%5D=2&pairs%5B0%5D%5B0%5D=1&pairs%5B1%5D%5B0%5D=2',
+    );
+  });
+
+  it('reads key suffixes [] and {}', () => {
+    const query = { 'ids[]': [1, 2], 'filter{}': { a: 1 } } as unknown as Record<string, string>;
+    expect(pathWithQuery(new URL('http://fleet.test/p'), query)).to.equal(
+      '/p?ids%5B%5D=1&ids%5B%5D=2&filter%7B%7D=%7B%22a%22:1%7D',
+    );
+  });
+
   it('skips null list items', () => {
     const query = { ids: [1, null, 3] } as unknown as Record<string, number[]>;
     expect(pathWithQuery(new URL('http://fleet.test/p'), query)).to.equal('/p?ids%5B%5D=1&ids%5B%5D=3');
