@@ -225,14 +225,24 @@ export class Runner {
 
   /** Resolves when the run has no pending work left; rejects when the store does not know the run. */
   async waitForRun(runId: string): Promise<RunRecord> {
+    let settled = false;
+    let waiter: (run: RunRecord) => void = () => undefined;
     const finished = new Promise<RunRecord>((resolve) => {
+      waiter = (run) => {
+        settled = true;
+        resolve(run);
+      };
       const list = this.waiters.get(runId) ?? [];
-      list.push(resolve);
+      list.push(waiter);
       this.waiters.set(runId, list);
     });
     const current = await this.store.getRun(runId);
     if (current === undefined) {
-      this.waiters.delete(runId);
+      // The run may have finished, settling this waiter, and been dropped during the lookup.
+      if (settled) return finished;
+      const list = this.waiters.get(runId)?.filter((other) => other !== waiter) ?? [];
+      if (list.length > 0) this.waiters.set(runId, list);
+      else this.waiters.delete(runId);
       throw new Error(`run ${runId} not found: the store has no such run, or it already dropped it as finished`);
     }
     if (current.status !== 'running') this.settle(current);

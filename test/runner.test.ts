@@ -1,3 +1,7 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
+import { loadStoriesOrThrow } from '../engine/loader';
+import { Runner } from '../engine/runner';
 import { MemoryStore } from '../engine/store/memory';
 import { expect } from 'chai';
 import { startEngine, storyFile, type TestEngine } from './helpers/engine';
@@ -221,6 +225,48 @@ actions:
       expect(payloads['last']).to.deep.equal({ expression: 5 });
     } finally {
       await engine.stop();
+    }
+  });
+});
+
+describe('runner waitForRun', () => {
+  /** A memory store whose next getRun waits until endHold() is called. */
+  class HeldStore extends MemoryStore {
+    private held: Promise<void> | undefined;
+    endHold: () => void = () => undefined;
+
+    holdNextLookup(): void {
+      this.held = new Promise((resolve) => (this.endHold = resolve));
+    }
+
+    override async getRun(id: string) {
+      const held = this.held;
+      this.held = undefined;
+      if (held !== undefined) await held;
+      return super.getRun(id);
+    }
+  }
+
+  it('resolves for a run dropped during the lookup', async () => {
+    const store = new HeldStore();
+    await store.open();
+    const file = storyFile('path: w\nactions:\n  - { name: hook, type: webhook, path: in }\n');
+    const runner = new Runner({ stories: loadStoriesOrThrow([file]), store, logger: pino({ level: 'silent' }), pollMs: 5 });
+    try {
+      const [webhook] = runner.webhooks;
+      const request = { method: 'POST', path: '/webhook/w/in', query: {}, headers: {}, body: null, received_at: '' };
+      const run = await runner.accept(webhook!, request);
+      store.holdNextLookup();
+      const waiting = runner.waitForRun(run.id);
+      runner.start();
+      // The run finishes and settles its waiter, and then the store drops it before the lookup returns.
+      while ((await store.listRuns({ status: 'succeeded' })).length === 0) await sleep(5);
+      await sleep(20);
+      expect(await store.prune(Date.now() + 1)).to.equal(1);
+      store.endHold();
+      expect((await waiting).status).to.equal('succeeded');
+    } finally {
+      await runner.stop();
     }
   });
 });
