@@ -178,8 +178,9 @@ export class Runner {
   }
 
   /**
-   * Throws TooBusyError while this process's count of pending work is at its limit. It runs
-   * no store query, so the server calls it before reading a request's body.
+   * Throws TooBusyError while this process's count of pending work, taken from the store within
+   * the last second, is at its limit. It runs no store query, so the server calls it before
+   * reading a request's body.
    */
   checkRoom(): void {
     this.pendingLimit.checkRoom();
