@@ -25,6 +25,15 @@ export const SENSITIVE_HEADER = /^(authorization|proxy-authorization|cookie|set-
 
 const BASE64_CHARS = /[A-Za-z0-9+/_-]/;
 
+/** Marks an object whose copy is being made, so meeting it again means a cycle. */
+const IN_PROGRESS = Symbol('in progress');
+
+/** Copies made by one redaction, by original; fields of a `headers` object are redacted apart. */
+interface Copies {
+  plain: Map<object, unknown>;
+  headers: Map<object, unknown>;
+}
+
 /** Keys whose object's fields are header values. */
 const HEADERS_KEY = /headers$/i;
 
@@ -86,7 +95,7 @@ export class Redactor {
   value<T>(input: T): T {
     // Most values hold no secret: returning them as they are saves a deep copy per event.
     if (this.isClean(input, false, 0, new Set())) return input;
-    return this.walk(input, new WeakSet(), false) as T;
+    return this.walk(input, { plain: new Map(), headers: new Map() }, false) as T;
   }
 
   /** Returns a JSON-safe description of an error, with message, stack and cause redacted. */
@@ -97,9 +106,9 @@ export class Redactor {
   /**
    * True when `walk` would return an equal value: plain JSON data without a secret, a
    * sensitive header or anything walk converts (errors, buffers, class instances). Deep values
-   * count as not clean, and so does an object reached twice (`seen`), which walk replaces with
-   * `[Circular]` whether it is a cycle or shared. Checking each object once keeps the check
-   * linear in a value whose objects are shared many times over.
+   * count as not clean, and so does an object reached twice (`seen`), a cycle or a shared
+   * object, which walk copies once. Checking each object once keeps the check linear in a
+   * value whose objects are shared many times over.
    */
   private isClean(input: unknown, inHeaders: boolean, depth: number, seen: Set<object>): boolean {
     if (typeof input === 'string') return this.string(input) === input;
@@ -122,14 +131,25 @@ export class Redactor {
   }
 
   /** `inHeaders` is true for the direct fields of an object stored under a `headers` key. */
-  private walk(input: unknown, seen: WeakSet<object>, inHeaders: boolean): unknown {
+  private walk(input: unknown, copies: Copies, inHeaders: boolean): unknown {
     if (typeof input === 'string') return this.string(input);
     if (input === null || typeof input !== 'object') return input;
-    if (seen.has(input)) return '[Circular]';
-    seen.add(input);
-    if (input instanceof Error) return this.walk(describeError(input, 0), seen, false);
+    // Each object is copied once: met again inside its own copy it is a cycle and becomes
+    // `[Circular]`, met again elsewhere it is shared and the same copy is used.
+    const memo = inHeaders ? copies.headers : copies.plain;
+    const known = memo.get(input);
+    if (known === IN_PROGRESS) return '[Circular]';
+    if (known !== undefined || memo.has(input)) return known;
+    memo.set(input, IN_PROGRESS);
+    const copy = this.copy(input, copies, inHeaders);
+    memo.set(input, copy);
+    return copy;
+  }
+
+  private copy(input: object, copies: Copies, inHeaders: boolean): unknown {
+    if (input instanceof Error) return this.walk(describeError(input, 0), copies, false);
     if (Buffer.isBuffer(input)) return this.string(input.toString('utf8'));
-    if (Array.isArray(input)) return input.map((item) => this.walk(item, seen, false));
+    if (Array.isArray(input)) return input.map((item) => this.walk(item, copies, false));
     if (input instanceof Date) return input;
 
     const copy: Record<string, unknown> = {};
@@ -138,7 +158,7 @@ export class Redactor {
       const redactedValue =
         inHeaders && SENSITIVE_HEADER.test(key) && (typeof value === 'string' || Array.isArray(value))
           ? REDACTED
-          : this.walk(value, seen, HEADERS_KEY.test(key));
+          : this.walk(value, copies, HEADERS_KEY.test(key));
       // Assigning `__proto__` would set the copy's prototype instead of adding a field.
       if (redactedKey === '__proto__') {
         Object.defineProperty(copy, redactedKey, {

@@ -113,17 +113,32 @@ describe('Redactor', () => {
     expect(redactor.value(cyclic)).to.deep.equal({ a: REDACTED, self: '[Circular]' });
   });
 
-  it('replaces a shared object after its first copy', () => {
-    const shared = { id: 1 };
-    expect(redactor.value({ first: shared, second: shared })).to.deep.equal({ first: { id: 1 }, second: '[Circular]' });
+  it('keeps a shared object in every field that holds it', () => {
+    const shared = { id: 1, note: token };
+    const redacted = redactor.value({ first: shared, second: shared }) as Record<string, unknown>;
+    expect(redacted).to.deep.equal({ first: { id: 1, note: REDACTED }, second: { id: 1, note: REDACTED } });
+    expect(redacted.first).to.equal(redacted.second);
   });
 
-  it('checks a widely shared value in linear time', () => {
-    let value: Record<string, unknown> = { leaf: 'x' };
+  it('redacts a shared object under headers apart from its other uses', () => {
+    const shared = { authorization: 'Bearer abc' };
+    const redacted = redactor.value({ headers: { forwarded: shared }, body: shared }) as Record<string, Record<string, unknown>>;
+    expect(redacted.body).to.deep.equal({ authorization: 'Bearer abc' });
+    expect(redacted.headers.forwarded).to.deep.equal({ authorization: 'Bearer abc' });
+    expect(redactor.value({ headers: shared, body: shared })).to.deep.equal({
+      headers: { authorization: REDACTED },
+      body: { authorization: 'Bearer abc' },
+    });
+  });
+
+  it('copies a widely shared value in linear time', () => {
+    let value: Record<string, unknown> = { leaf: token };
     // 2^64 paths lead to the leaf, but only 65 objects exist.
     for (let level = 0; level < 64; level += 1) value = { left: value, right: value };
-    const redacted = redactor.value(value) as Record<string, unknown>;
-    expect(redacted.right).to.equal('[Circular]');
+    let redacted = redactor.value(value) as Record<string, unknown>;
+    expect(redacted.left).to.equal(redacted.right);
+    for (let level = 0; level < 64; level += 1) redacted = redacted.left as Record<string, unknown>;
+    expect(redacted).to.deep.equal({ leaf: REDACTED });
   });
 
   it('redacts error messages, stacks and causes', () => {
