@@ -69,7 +69,10 @@ function upstream(
   for (let id: string | null = eventId; id !== null; ) {
     const event = byId.get(id);
     if (!event) throw new Error(`run ${runId} lacks event ${id}, which its trail refers to`);
-    lineage[event.action] ??= event.payload;
+    // The event nearest the failure wins; defineProperty keeps an action named __proto__ a field.
+    if (!Object.hasOwn(lineage, event.action)) {
+      Object.defineProperty(lineage, event.action, { value: event.payload, enumerable: true, writable: true, configurable: true });
+    }
     id = event.parentId;
   }
   return lineage;

@@ -3,6 +3,7 @@ import pino from 'pino';
 import { loadStoriesOrThrow } from '../engine/loader';
 import { Runner } from '../engine/runner';
 import { MemoryStore } from '../engine/store/memory';
+import { planReplay } from '../engine/replay';
 import { expect } from 'chai';
 import { startEngine, storyFile, type TestEngine } from './helpers/engine';
 import { startUpstream, type Upstream } from './helpers/upstream';
@@ -223,6 +224,38 @@ actions:
       const payloads = Object.fromEntries(events.map((event) => [event.action, event.payload]));
       expect(payloads['next']).to.deep.equal({ expression: 5, template: '5' });
       expect(payloads['last']).to.deep.equal({ expression: 5 });
+    } finally {
+      await engine.stop();
+    }
+  });
+});
+
+describe('replay lineage', () => {
+  it('keeps an action named __proto__ in the replayed lineage', async () => {
+    const yaml = `path: odd_replay
+actions:
+  - { name: hook, type: webhook, path: in }
+  - name: __proto__
+    type: transform
+    after: hook
+    payload: { id: "=hook.body.id" }
+  - name: split
+    type: transform
+    mode: explode
+    after: __proto__
+    path: "=__proto__.id"
+    to: item
+`;
+    const engine = await startEngine([storyFile(yaml)]);
+    try {
+      const [webhook] = engine.runner.webhooks;
+      const request = { method: 'POST', path: '/webhook/odd_replay/in', query: {}, headers: {}, body: { id: 5 }, received_at: '' };
+      const run = await engine.runner.accept(webhook!, request);
+      expect((await engine.runner.waitForRun(run.id)).status).to.equal('failed');
+      const plan = await planReplay(engine.store, run.id, false);
+      expect(plan.action).to.equal('split');
+      expect(Object.hasOwn(plan.first.lineage, '__proto__')).to.equal(true);
+      expect(Object.getOwnPropertyDescriptor(plan.first.lineage, '__proto__')?.value).to.deep.equal({ id: 5 });
     } finally {
       await engine.stop();
     }
