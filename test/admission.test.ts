@@ -18,6 +18,10 @@ async function startHoldingUpstream() {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    /** Number of requests waiting for release(). */
+    get waiting(): number {
+      return heldResponses.length;
+    },
     release(): void {
       holding = false;
       for (const res of heldResponses.splice(0)) res.end('{}');
@@ -74,6 +78,12 @@ actions:
     expect(body.error.code).to.equal('too_many_pending');
     expect(body.error.message).to.match(/2 work items are pending, at or above the limit of 2/);
     expect((await engine.store.listRuns({})).length, 'no run stored').to.equal(runsBefore);
+    const unparsed = await fetch(`${engine.url}/webhook/slow/in`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{not json',
+    });
+    expect(unparsed.status, 'rejected before the body is parsed').to.equal(429);
 
     upstream.release();
     for (const runId of await Promise.all(runIds)) {
@@ -113,5 +123,44 @@ describe('pending limit estimate', () => {
     now += 1001;
     expect(() => limit.checkRoom(), 'full but stale').to.not.throw();
     await limit.admit();
+  });
+});
+
+describe('actions in flight', () => {
+  it('print no listener warning', async () => {
+    const upstream = await startHoldingUpstream();
+    const story = `path: many
+allow_private_networks: true
+actions:
+  - { name: hook, type: webhook, path: in }
+  - name: call
+    type: http_request
+    after: hook
+    url: "${upstream.url}/hold"
+`;
+    const engine = await startEngine([storyFile(story)]);
+    const warnings: Error[] = [];
+    const onWarning = (warning: Error): void => {
+      warnings.push(warning);
+    };
+    process.on('warning', onWarning);
+    try {
+      const inFlight = 20;
+      for (let index = 0; index < inFlight; index += 1) {
+        const response = await fetch(`${engine.url}/webhook/many/in`, { method: 'POST', body: '{}' });
+        expect(response.status).to.equal(201);
+      }
+      const deadline = Date.now() + 5000;
+      while (upstream.waiting < inFlight && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      expect(upstream.waiting).to.equal(inFlight);
+      // Node emits the warning on the next tick after the eleventh listener.
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(warnings.map((warning) => warning.name)).to.not.include('MaxListenersExceededWarning');
+    } finally {
+      process.off('warning', onWarning);
+      upstream.release();
+      await engine.stop();
+      await upstream.close();
+    }
   });
 });

@@ -107,6 +107,18 @@ describe('Redactor', () => {
     expect(short.string('x abce y')).to.equal('x abce y');
   });
 
+  it('returns a clean value itself', () => {
+    const clean = { status: 200, headers: { 'content-type': 'application/json' }, body: { hosts: ['a', 'b'] } };
+    expect(redactor.value(clean)).to.equal(clean);
+  });
+
+  it('copies a value with a secret', () => {
+    const dirty = { body: { note: `token ${token}` } };
+    const redacted = redactor.value(dirty);
+    expect(redacted).to.not.equal(dirty);
+    expect(dirty.body.note).to.equal(`token ${token}`);
+  });
+
   it('survives cycles', () => {
     const cyclic: Record<string, unknown> = { a: token };
     cyclic.self = cyclic;
