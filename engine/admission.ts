@@ -3,8 +3,9 @@
  * work items, new webhook requests are rejected with TooBusyError (HTTP 429 with Retry-After),
  * so memory and latency stay bounded and the sender retries later instead of timing out.
  */
+import { withoutStack } from './errors';
 
-/** Default of `engine run --max-pending`: about two seconds of work at the measured rates. */
+/** Default of `engine run --max-pending`: under a second of work with SQLite in the benchmark. */
 export const DEFAULT_MAX_PENDING = 1000;
 
 /** Seconds a rejected sender is asked to wait before it retries. */
@@ -65,15 +66,8 @@ export class PendingLimit {
     this.estimate = Math.max(0, this.estimate + delta);
   }
 
-  /** Creates the rejection without a stack trace, which a burst of 429s would pay for each time. */
   private tooBusy(): TooBusyError {
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      return new TooBusyError(this.estimate, this.max, RETRY_AFTER_SECONDS);
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
+    return withoutStack(() => new TooBusyError(this.estimate, this.max, RETRY_AFTER_SECONDS));
   }
 
   private sync(): Promise<void> {

@@ -24,11 +24,6 @@ export class EngineMetrics {
   private readonly actionDuration: Histogram<'action_type' | 'outcome'>;
   private readonly retries: Counter<'story' | 'action_type'>;
   private readonly runsFinished: Counter<'story' | 'status'>;
-  /**
-   * Labelled series of each story, action type and outcome, looked up once: prom-client
-   * hashes the labels on every call otherwise, a measurable cost per action.
-   */
-  private readonly actionSeries = new Map<string, { count: Counter.Internal; duration: Histogram.Internal<'action_type' | 'outcome'> }>();
 
   constructor(options: EngineMetricsOptions = {}) {
     const registers = [this.registry];
@@ -113,17 +108,8 @@ export class EngineMetrics {
   }
 
   actionFinished(story: string, actionType: string, outcome: ActionOutcome, seconds: number): void {
-    const key = `${story}\u0000${actionType}\u0000${outcome}`;
-    let series = this.actionSeries.get(key);
-    if (series === undefined) {
-      series = {
-        count: this.actions.labels({ story, action_type: actionType, outcome }),
-        duration: this.actionDuration.labels({ action_type: actionType, outcome }),
-      };
-      this.actionSeries.set(key, series);
-    }
-    series.count.inc();
-    series.duration.observe(seconds);
+    this.actions.inc({ story, action_type: actionType, outcome });
+    this.actionDuration.observe({ action_type: actionType, outcome }, seconds);
     if (outcome === 'retry') this.retries.inc({ story, action_type: actionType });
   }
 

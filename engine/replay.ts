@@ -2,6 +2,7 @@
  * Replay of a finished run: a new run that starts at the first failed action of the old one,
  * with the upstream events that action saw, or at the webhook with the original request.
  */
+import { setField } from './completion';
 import type { NewWorkItem, Store } from './store/types';
 import type { EventRecord, Json, RunRecord } from './types';
 
@@ -69,10 +70,8 @@ function upstream(
   for (let id: string | null = eventId; id !== null; ) {
     const event = byId.get(id);
     if (!event) throw new Error(`run ${runId} lacks event ${id}, which its trail refers to`);
-    // The event nearest the failure wins; defineProperty keeps an action named __proto__ a field.
-    if (!Object.hasOwn(lineage, event.action)) {
-      Object.defineProperty(lineage, event.action, { value: event.payload, enumerable: true, writable: true, configurable: true });
-    }
+    // The event nearest the failure wins.
+    if (!Object.hasOwn(lineage, event.action)) setField(lineage, event.action, event.payload);
     id = event.parentId;
   }
   return lineage;

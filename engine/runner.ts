@@ -3,8 +3,8 @@
  * Each work item runs one action for one incoming event. What the action emits becomes
  * events in the store and work items for the actions after it, in one atomic step.
  */
-import { newId } from './ids';
 import { setMaxListeners } from 'node:events';
+import { newId } from './ids';
 import type { Logger } from 'pino';
 import { DEFAULT_MAX_PENDING, PendingLimit } from './admission';
 import { resolveStoryValues, StoryConfigError, type StoryValues } from './config';
@@ -15,7 +15,7 @@ import { resolveWebhookAuth, type WebhookAuthConfig } from './security/webhook-a
 import { makeRedactor, type Redact } from './redact';
 import { planRetry } from './retry';
 import { newWorkerId, releaseGoneWorkers } from './workers';
-import type { Completion, NewWorkItem, Store, WorkItem } from './store/types';
+import { toWorkItem, type Completion, type NewWorkItem, type Store, type WorkItem } from './store/types';
 import { MemoryStore } from './store/memory';
 import {
   ActionError,
@@ -444,17 +444,7 @@ export class Runner {
         continue;
       }
       budget -= 1;
-      const item: WorkItem = {
-        id: child.id ?? newId(),
-        runId: child.runId,
-        story: child.story,
-        action: child.action,
-        parentEventId: child.parentEventId,
-        input: child.input,
-        lineage: child.lineage,
-        attempt: 1,
-        availableAt: child.availableAt,
-      };
+      const item = toWorkItem(child, 1);
       const result = await this.runAction(item, runtime, action, true);
       if (!result || result.retryAt !== undefined) {
         kept.push(child);

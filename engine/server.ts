@@ -10,6 +10,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import type { Logger } from 'pino';
 import type { EngineMetrics } from './metrics';
 import { TooBusyError } from './admission';
+import { withoutStack } from './errors';
 import type { HostedWebhook, Runner } from './runner';
 import { REDACTED } from './redact';
 import { BodyError, decodeBody, readRawBody } from './security/body';
@@ -36,27 +37,14 @@ export class HttpError extends Error {
   }
 }
 
-/**
- * Creates an HttpError without a stack trace. The webhook handler throws one for every
- * rejected request, and a burst of 429s would otherwise spend CPU on traces that are never read.
- */
+/** Creates an HttpError without a stack trace: the webhook handler throws one per rejected request. */
 function httpError(status: number, code: string, message: string, headers: Record<string, string> = {}): HttpError {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return new HttpError(status, code, message, headers);
-  } finally {
-    Error.stackTraceLimit = limit;
-  }
+  return withoutStack(() => new HttpError(status, code, message, headers));
 }
 
-function errorBody(error: HttpError): string {
-  return JSON.stringify({ error: { status: error.status, code: error.code, message: error.message } });
-}
-
-function sendError(res: Response, error: HttpError): void {
-  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
-  res.status(error.status).type('json').send(errorBody(error));
+function sendError(res: ServerResponse, error: HttpError): void {
+  const body = JSON.stringify({ error: { status: error.status, code: error.code, message: error.message } });
+  sendJson(res, error.status, body, error.headers);
 }
 
 /**
@@ -272,11 +260,11 @@ export function createWebhookHandler(options: ServerOptions): WebhookHandler {
           logger.debug({ status: error.status, code: error.code, webhook: url }, 'webhook rejected');
         }
         metrics?.webhookRejected(webhook?.story.path ?? '', error.code);
-        sendJson(res, error.status, errorBody(error), error.headers);
+        sendError(res, error);
         return;
       }
       logger.error({ err: error, webhook: url }, 'unexpected error in the webhook server');
-      if (!res.headersSent) sendJson(res, 500, errorBody(httpError(500, 'internal_error', 'internal error; see the engine log')));
+      if (!res.headersSent) sendError(res, httpError(500, 'internal_error', 'internal error; see the engine log'));
       else res.destroy();
     }
   };
@@ -312,7 +300,7 @@ export function createApp(options: ServerOptions): express.Express {
   // The server from `listen` passes webhook requests to this handler without express.
   (app.locals as AppLocals).webhookHandler = handleWebhook;
 
-  // 503 when the store does not answer or the work loop stopped, so a load balancer or an
+  // 503 when the store does not respond or the work loop stopped, so a load balancer or an
   // orchestrator takes this process out of service.
   let wasHealthy = true;
   app.get('/healthz', async (_req, res) => {

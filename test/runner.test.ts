@@ -196,16 +196,35 @@ actions:
   });
 });
 
-describe('runner lineage', () => {
-  it('passes on an action named __proto__', async () => {
-    const yaml = `path: odd
+/** Story whose second action is named `__proto__`, followed by `rest`. */
+function protoStory(path: string, rest: string): string {
+  return `path: ${path}
 actions:
   - { name: hook, type: webhook, path: in }
   - name: __proto__
     type: transform
     after: hook
     payload: { id: "=hook.body.id" }
-  - name: next
+${rest}`;
+}
+
+/** Runs one webhook body through a story to its end and stops the engine after `check`. */
+async function runToEnd(yaml: string, check: (engine: TestEngine, runId: string, status: string) => Promise<void>): Promise<void> {
+  const engine = await startEngine([storyFile(yaml)]);
+  try {
+    const [webhook] = engine.runner.webhooks;
+    const request = { method: 'POST', path: webhook!.url, query: {}, headers: {}, body: { id: 5 }, received_at: '' };
+    const run = await engine.runner.accept(webhook!, request);
+    const finished = await engine.runner.waitForRun(run.id);
+    await check(engine, run.id, finished.status);
+  } finally {
+    await engine.stop();
+  }
+}
+
+describe('runner lineage', () => {
+  it('passes on an action named __proto__', async () => {
+    const rest = `  - name: next
     type: transform
     after: __proto__
     payload: { expression: "=__proto__.id", template: "{{__proto__.id}}" }
@@ -214,68 +233,48 @@ actions:
     after: next
     payload: { expression: "=__proto__.id" }
 `;
-    const engine = await startEngine([storyFile(yaml)]);
-    try {
-      const [webhook] = engine.runner.webhooks;
-      const request = { method: 'POST', path: '/webhook/odd/in', query: {}, headers: {}, body: { id: 5 }, received_at: '' };
-      const run = await engine.runner.accept(webhook!, request);
-      await engine.runner.waitForRun(run.id);
-      const events = await engine.store.listEvents(run.id);
+    await runToEnd(protoStory('odd', rest), async (engine, runId) => {
+      const events = await engine.store.listEvents(runId);
       const payloads = Object.fromEntries(events.map((event) => [event.action, event.payload]));
       expect(payloads['next']).to.deep.equal({ expression: 5, template: '5' });
       expect(payloads['last']).to.deep.equal({ expression: 5 });
-    } finally {
-      await engine.stop();
-    }
+    });
   });
 });
 
 describe('replay lineage', () => {
-  it('keeps an action named __proto__ in the replayed lineage', async () => {
-    const yaml = `path: odd_replay
-actions:
-  - { name: hook, type: webhook, path: in }
-  - name: __proto__
-    type: transform
-    after: hook
-    payload: { id: "=hook.body.id" }
-  - name: split
+  it('keeps an action named __proto__', async () => {
+    const rest = `  - name: split
     type: transform
     mode: explode
     after: __proto__
     path: "=__proto__.id"
     to: item
 `;
-    const engine = await startEngine([storyFile(yaml)]);
-    try {
-      const [webhook] = engine.runner.webhooks;
-      const request = { method: 'POST', path: '/webhook/odd_replay/in', query: {}, headers: {}, body: { id: 5 }, received_at: '' };
-      const run = await engine.runner.accept(webhook!, request);
-      expect((await engine.runner.waitForRun(run.id)).status).to.equal('failed');
-      const plan = await planReplay(engine.store, run.id, false);
+    await runToEnd(protoStory('odd_replay', rest), async (engine, runId, status) => {
+      expect(status).to.equal('failed');
+      const plan = await planReplay(engine.store, runId, false);
       expect(plan.action).to.equal('split');
       expect(Object.hasOwn(plan.first.lineage, '__proto__')).to.equal(true);
       expect(Object.getOwnPropertyDescriptor(plan.first.lineage, '__proto__')?.value).to.deep.equal({ id: 5 });
-    } finally {
-      await engine.stop();
-    }
+    });
   });
 });
 
 describe('runner waitForRun', () => {
   /** A memory store whose next getRun waits until endHold() is called. */
   class HeldStore extends MemoryStore {
-    private held: Promise<void> | undefined;
+    private lookupGate: Promise<void> | undefined;
     endHold: () => void = () => undefined;
 
     holdNextLookup(): void {
-      this.held = new Promise((resolve) => (this.endHold = resolve));
+      this.lookupGate = new Promise((resolve) => (this.endHold = resolve));
     }
 
     override async getRun(id: string) {
-      const held = this.held;
-      this.held = undefined;
-      if (held !== undefined) await held;
+      const gate = this.lookupGate;
+      this.lookupGate = undefined;
+      if (gate !== undefined) await gate;
       return super.getRun(id);
     }
   }

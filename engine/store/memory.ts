@@ -4,14 +4,15 @@
  */
 import { newId } from '../ids';
 import type { EventRecord, Json, RunRecord, StateChange } from '../types';
-import type {
-  CompleteResult,
-  Completion,
-  NewRun,
-  NewWorkItem,
-  RunFilter,
-  Store,
-  WorkItem,
+import {
+  toWorkItem,
+  type CompleteResult,
+  type Completion,
+  type NewRun,
+  type NewWorkItem,
+  type RunFilter,
+  type Store,
+  type WorkItem,
 } from './types';
 
 interface Claim {
@@ -197,17 +198,7 @@ export class MemoryStore implements Store {
   }
 
   private addItem(item: NewWorkItem): void {
-    const full: WorkItem = {
-      id: item.id ?? newId(),
-      runId: item.runId,
-      story: item.story,
-      action: item.action,
-      parentEventId: item.parentEventId,
-      input: item.input,
-      lineage: item.lineage,
-      attempt: 0,
-      availableAt: item.availableAt,
-    };
+    const full = toWorkItem(item, 0);
     this.items.set(full.id, full);
     this.pendingByRun.set(full.runId, (this.pendingByRun.get(full.runId) ?? 0) + 1);
   }
