@@ -264,7 +264,7 @@ export class SqliteStore implements Store {
    * Commits every queued write in one transaction. When one of them throws, the transaction
    * rolls back and each write is applied again in a transaction of its own, in the same
    * order, so only the failing one is rejected. A savepoint per write would avoid the second
-   * pass, but costs two statements per write on the path that almost always succeeds.
+   * pass but adds two statements to every write, and failing writes are rare.
    */
   private flushWrites(): void {
     this.writeFlushScheduled = false;

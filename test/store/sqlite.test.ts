@@ -101,9 +101,9 @@ describe('SqliteStore', function () {
     // WalSync takes node:fs fdatasync when the store opens, so the stand-in is installed first.
     const fsModule = fs as unknown as { fdatasync: typeof fs.fdatasync };
     const realFdatasync = fsModule.fdatasync;
-    const held: { fd: number; callback: (error: NodeJS.ErrnoException | null) => void }[] = [];
+    const pendingSyncs: { fd: number; callback: (error: NodeJS.ErrnoException | null) => void }[] = [];
     fsModule.fdatasync = ((fd: number, callback: (error: NodeJS.ErrnoException | null) => void) => {
-      held.push({ fd, callback });
+      pendingSyncs.push({ fd, callback });
     }) as typeof fs.fdatasync;
     let store: SqliteStore;
     try {
@@ -117,12 +117,12 @@ describe('SqliteStore', function () {
       acknowledged = true;
     });
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(held, 'fsync calls').to.have.length(1);
+    expect(pendingSyncs, 'fsync calls').to.have.length(1);
     if (process.platform === 'linux') {
-      expect(fs.readlinkSync(`/proc/self/fd/${held[0].fd}`)).to.equal(`${file}-wal`);
+      expect(fs.readlinkSync(`/proc/self/fd/${pendingSyncs[0].fd}`)).to.equal(`${file}-wal`);
     }
     expect(acknowledged, 'createRun resolved before the fsync ended').to.equal(false);
-    held[0].callback(null);
+    pendingSyncs[0].callback(null);
     await created;
     expect(acknowledged).to.equal(true);
     await store.close();

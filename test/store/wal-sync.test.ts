@@ -7,7 +7,7 @@ import { WalSync } from '../../engine/store/wal-sync';
 type Callback = (error: NodeJS.ErrnoException | null) => void;
 
 /** An fsync stand-in that keeps each callback until the test calls it. */
-function heldFsync(): { calls: Callback[]; fsync: (fd: number, callback: Callback) => void } {
+function pausedFsync(): { calls: Callback[]; fsync: (fd: number, callback: Callback) => void } {
   const calls: Callback[] = [];
   return { calls, fsync: (_fd, callback) => calls.push(callback) };
 }
@@ -29,24 +29,24 @@ describe('WalSync', function () {
   });
 
   it('resolves only after the fsync ends', async function () {
-    const held = heldFsync();
-    const wal = new WalSync(walFile, held.fsync);
+    const paused = pausedFsync();
+    const wal = new WalSync(walFile, paused.fsync);
     let synced = false;
     const done = wal.sync().then(() => {
       synced = true;
     });
     await tick();
-    expect(held.calls).to.have.length(1);
+    expect(paused.calls).to.have.length(1);
     expect(synced, 'resolved before the fsync ended').to.equal(false);
-    held.calls[0](null);
+    paused.calls[0](null);
     await done;
     expect(synced).to.equal(true);
     await wal.close();
   });
 
   it('gives calls during an fsync the next one', async function () {
-    const held = heldFsync();
-    const wal = new WalSync(walFile, held.fsync);
+    const paused = pausedFsync();
+    const wal = new WalSync(walFile, paused.fsync);
     const first = wal.sync();
     let laterSynced = false;
     const later = [wal.sync(), wal.sync()].map((promise) =>
@@ -54,25 +54,25 @@ describe('WalSync', function () {
         laterSynced = true;
       }),
     );
-    expect(held.calls).to.have.length(1);
-    held.calls[0](null);
+    expect(paused.calls).to.have.length(1);
+    paused.calls[0](null);
     await first;
     await tick();
     expect(laterSynced, 'a call made during an fsync was resolved by it').to.equal(false);
-    expect(held.calls, 'the waiting calls share one fsync').to.have.length(2);
-    held.calls[1](null);
+    expect(paused.calls, 'the waiting calls share one fsync').to.have.length(2);
+    paused.calls[1](null);
     await Promise.all(later);
     await wal.close();
   });
 
   it('rejects the waiting calls when fsync fails', async function () {
-    const held = heldFsync();
-    const wal = new WalSync(walFile, held.fsync);
+    const paused = pausedFsync();
+    const wal = new WalSync(walFile, paused.fsync);
     const result = wal.sync().then(
       () => 'resolved',
       (error: Error) => error.message,
     );
-    held.calls[0](Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
+    paused.calls[0](Object.assign(new Error('EIO: i/o error, fsync'), { code: 'EIO' }));
     expect(await result).to.equal('EIO: i/o error, fsync');
     await wal.close();
   });
